@@ -1,0 +1,76 @@
+"""Retry decisions as pure values: full-jitter exponential backoff that honours Retry-After.
+
+Zuora's advice (zuora-api.md 5.3): sleep = random(0, min(cap, base * 2**attempt)), never less
+than Retry-After, never a fixed wait that synchronises clients. 400/401/403/404 never retry.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from zuora_workflow_sync.errors import (
+    ConfigurationError,
+    RateLimitedError,
+    ServerError,
+    ZuoraError,
+    ZuoraRetriableError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """Whether to try again, after how long, and why (for logs)."""
+
+    retry: bool
+    delay_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries of one request.
+
+    `max_attempts` counts the first try. A server that asks us to wait longer than
+    `max_retry_after_seconds` is not waited for here: the error goes up to the run, whose own
+    retry (and the pacing layer) handles long penalties without holding a worker.
+    """
+
+    max_attempts: int = 5
+    base_seconds: float = 1.0
+    cap_seconds: float = 60.0
+    max_retry_after_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= 100:
+            raise ConfigurationError("retry max_attempts must be between 1 and 100")
+        if self.base_seconds < 0 or self.cap_seconds < 0 or self.max_retry_after_seconds < 0:
+            raise ConfigurationError("retry delays must not be negative")
+
+    def backoff_seconds(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))] for attempt >= 1."""
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** min(attempt - 1, 62)))
+        return rng.uniform(0.0, ceiling)
+
+    def decide(self, error: ZuoraError, attempt: int, rng: random.Random) -> RetryDecision:
+        """What to do after `attempt` (1-based) failed with `error`."""
+        if not isinstance(error, ZuoraRetriableError):
+            return RetryDecision(False, 0.0, f"{type(error).__name__} is not retried")
+        if attempt >= self.max_attempts:
+            return RetryDecision(False, 0.0, f"gave up after {attempt} attempts")
+        retry_after = _retry_after(error)
+        if retry_after is not None and retry_after > self.max_retry_after_seconds:
+            return RetryDecision(
+                False, 0.0, f"server asked to wait {retry_after:.0f}s, over the in-request limit"
+            )
+        delay = self.backoff_seconds(attempt, rng)
+        if retry_after is not None and retry_after >= delay:
+            # Waiting exactly Retry-After would wake every client at once: spread them a little.
+            delay = retry_after + rng.uniform(0.0, self.base_seconds)
+        return RetryDecision(True, delay, f"{type(error).__name__}, attempt {attempt}")
+
+
+def _retry_after(error: ZuoraError) -> float | None:
+    if isinstance(error, RateLimitedError | ServerError):
+        return error.retry_after_seconds
+    return None

@@ -1,0 +1,289 @@
+"""The Zuora Workflow API client: OAuth, retries, pagination, typed results.
+
+Async on purpose: a worker syncs many customers at once and each sync holds several export
+calls in flight; hundreds of idle sockets cost one event loop and a few KiB each, where a
+thread pool would pay a thread per request. One `httpx.AsyncClient` (the connection pool) and
+one `TokenCache` are shared by every `ZuoraClient` of a process; a `ZuoraClient` serves one
+tenant and is cheap to create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from zuora_workflow_sync.domain.retry import RetryPolicy
+from zuora_workflow_sync.errors import ConfigurationError, ProtocolError, ZuoraError
+from zuora_workflow_sync.zuora.auth import TenantCredentials, TokenCache, validate_track_id
+from zuora_workflow_sync.zuora.models import (
+    AccessToken,
+    WorkflowDefinition,
+    WorkflowExport,
+    WorkflowPage,
+    WorkflowVersion,
+    WorkflowVersionList,
+)
+from zuora_workflow_sync.zuora.pagination import PageWalk
+from zuora_workflow_sync.zuora.ratelimit import (
+    ConcurrencyInfo,
+    RateLimitInfo,
+    parse_concurrency,
+    parse_rate_limit,
+)
+from zuora_workflow_sync.zuora.responses import error_for_status, parse_json
+from zuora_workflow_sync.zuora.transport import RawResponse, TransportLimits, exchange
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+MAX_PAGE_LENGTH = 50  # Zuora's documented maximum for GET /workflows (zuora-api.md 3.3)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Tunables of a ZuoraClient; defaults follow Zuora's published advice."""
+
+    transport: TransportLimits = field(default_factory=TransportLimits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    page_length: int = MAX_PAGE_LENGTH
+    max_pages: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_length <= MAX_PAGE_LENGTH:
+            raise ConfigurationError(f"page_length must be between 1 and {MAX_PAGE_LENGTH}")
+        if self.max_pages < 1:
+            raise ConfigurationError("max_pages must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMeta:
+    """What one Zuora response said about itself, for logs and the pacing layer."""
+
+    method: str
+    path: str
+    status: int
+    request_id: str | None
+    rate_limit: RateLimitInfo | None
+    concurrency: ConcurrencyInfo | None
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ZuoraResult(Generic[T]):
+    """A parsed value with the metadata of the response that carried it."""
+
+    value: T
+    meta: ResponseMeta
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowListing:
+    """Every workflow definition of a tenant, from a listing that reached its last page."""
+
+    workflows: list[WorkflowDefinition]
+    responses: list[ResponseMeta]
+
+    @property
+    def pages(self) -> int:
+        return len(self.responses)
+
+
+ResponseObserver = Callable[[ResponseMeta], None]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ZuoraClient:
+    """Calls the Workflow API of one tenant.
+
+    Every call is retried per `settings.retry`; a 401 renews the token once and retries once.
+    `token_requests` and `api_requests` count what this client sent (retries included).
+    """
+
+    def __init__(
+        self,
+        credentials: TenantCredentials,
+        *,
+        http: httpx.AsyncClient,
+        token_cache: TokenCache,
+        settings: ClientSettings | None = None,
+        track_id: str | None = None,
+        observer: ResponseObserver | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._credentials = credentials
+        self._http = http
+        self._tokens = token_cache
+        self._settings = settings or ClientSettings()
+        self._track_id = validate_track_id(track_id)
+        self._observer = observer
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self.token_requests = 0
+        self.api_requests = 0
+
+    def __repr__(self) -> str:
+        return f"ZuoraClient(base_url={self._credentials.base_url!r})"
+
+    async def list_workflows(self) -> WorkflowListing:
+        """Every definition, paging until the end; PaginationError on an endless listing."""
+        workflows: dict[int, WorkflowDefinition] = {}
+        responses: list[ResponseMeta] = []
+        async for result in self.iter_workflow_pages():
+            responses.append(result.meta)
+            for item in result.value.data:
+                workflows[item.id] = item
+        return WorkflowListing(list(workflows.values()), responses)
+
+    async def iter_workflow_pages(self) -> AsyncIterator[ZuoraResult[WorkflowPage]]:
+        """Each page of `GET /workflows` in order, with its response metadata."""
+        walk = PageWalk(self._settings.page_length, self._settings.max_pages)
+        page_number = 1
+        while True:
+            params = {"page": str(page_number), "page_length": str(walk.page_length)}
+            result = await self._get_model("/workflows", WorkflowPage, params)
+            more = walk.accept(page_number, result.value)
+            yield result
+            if not more:
+                return
+            page_number += 1
+
+    async def get_workflow(self, workflow_id: int) -> ZuoraResult[WorkflowDefinition]:
+        """`GET /workflows/{id}`."""
+        return await self._get_model(f"/workflows/{int(workflow_id)}", WorkflowDefinition)
+
+    async def list_versions(self, workflow_id: int) -> ZuoraResult[list[WorkflowVersion]]:
+        """`GET /workflows/{id}/versions`: every version of a definition."""
+        path = f"/workflows/{int(workflow_id)}/versions"
+        result = await self._get_model(path, WorkflowVersionList)
+        return ZuoraResult(result.value.data, result.meta)
+
+    async def export_workflow(
+        self, workflow_id: int, version: str | None = None
+    ) -> ZuoraResult[WorkflowExport]:
+        """`GET /workflows/{id}/export`: the active version, or `version` (`X.Y.Z` or `latest`)."""
+        params = {"version": version} if version is not None else None
+        path = f"/workflows/{int(workflow_id)}/export"
+        raw, meta = await self._request(path, params)
+        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+        export = _validate(WorkflowExport, document, raw)
+        return ZuoraResult(export.model_copy(update={"document": document}), meta)
+
+    async def _get_model(
+        self, path: str, model: type[M], params: Mapping[str, str] | None = None
+    ) -> ZuoraResult[M]:
+        raw, meta = await self._request(path, params)
+        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+        return ZuoraResult(_validate(model, document, raw), meta)
+
+    async def _request(
+        self, path: str, params: Mapping[str, str] | None
+    ) -> tuple[RawResponse, ResponseMeta]:
+        attempt = 1
+        while True:
+            try:
+                return await self._authorized_get(path, params)
+            except ZuoraError as error:
+                decision = self._settings.retry.decide(error, attempt, self._rng)
+                if not decision.retry:
+                    raise
+                logger.info(
+                    "retrying GET %s in %.2fs: %s",
+                    path,
+                    decision.delay_seconds,
+                    error,
+                    extra={"zuora_path": path, "attempt": attempt},
+                )
+                await self._sleep(decision.delay_seconds)
+                attempt += 1
+
+    async def _authorized_get(
+        self, path: str, params: Mapping[str, str] | None
+    ) -> tuple[RawResponse, ResponseMeta]:
+        """One attempt; a 401 drops the token, renews it and tries exactly once more."""
+        key = self._credentials.cache_key
+        token = await self._tokens.get(key, self._fetch_token)
+        raw, meta = await self._get(path, params, token)
+        if raw.status == 401:
+            self._tokens.invalidate(key, token)
+            token = await self._tokens.get(key, self._fetch_token)
+            raw, meta = await self._get(path, params, token)
+        if raw.status >= 400:
+            raise error_for_status(raw.status, raw.headers, raw.body)
+        return raw, meta
+
+    async def _get(
+        self, path: str, params: Mapping[str, str] | None, token: SecretStr
+    ) -> tuple[RawResponse, ResponseMeta]:
+        headers = self._headers()
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        request = self._http.build_request(
+            "GET", self._credentials.base_url + path, params=params, headers=headers
+        )
+        self.api_requests += 1
+        raw = await exchange(self._http, request, self._settings.transport)
+        meta = ResponseMeta(
+            method="GET",
+            path=path,
+            status=raw.status,
+            request_id=raw.request_id,
+            rate_limit=parse_rate_limit(raw.headers),
+            concurrency=parse_concurrency(raw.headers),
+            elapsed_seconds=raw.elapsed_seconds,
+        )
+        if self._observer is not None:
+            self._observer(meta)
+        return raw, meta
+
+    async def _fetch_token(self) -> tuple[SecretStr, float]:
+        """`POST /oauth/token`; any non-2xx except 429/5xx means the credentials are bad."""
+        form = {
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret.get_secret_value(),
+            "grant_type": "client_credentials",
+        }
+        request = self._http.build_request(
+            "POST", self._credentials.base_url + "/oauth/token", data=form, headers=self._headers()
+        )
+        self.token_requests += 1
+        raw = await exchange(self._http, request, self._settings.transport)
+        if raw.status >= 300:
+            raise error_for_status(raw.status, raw.headers, raw.body, token_call=True)
+        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+        token = _validate(AccessToken, document, raw)
+        if token.token_type.lower() != "bearer":
+            raise ProtocolError(f"unexpected token_type {token.token_type[:20]!r}")
+        return token.access_token, token.expires_in
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
+        if self._track_id:
+            headers["Zuora-Track-Id"] = self._track_id
+        if self._credentials.entity_id:
+            headers["Zuora-Entity-Ids"] = self._credentials.entity_id
+        return headers
+
+
+def _validate(model: type[M], document: Any, raw: RawResponse) -> M:
+    """Validate a parsed body; the message names fields, never their (possibly secret) values."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)[:3]
+        )
+        raise ProtocolError(
+            f"unexpected {model.__name__} shape: {problems}",
+            status=raw.status,
+            request_id=raw.request_id,
+        ) from None

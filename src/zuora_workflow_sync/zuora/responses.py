@@ -1,0 +1,211 @@
+"""Turning raw Zuora responses into bytes, JSON and typed errors, defensively.
+
+The body is read from the raw stream and inflated here, with `zlib.decompressobj(max_length=)`,
+rather than by httpx: httpx inflates each network chunk whole, so a 64 KiB chunk of a gzip bomb
+can become tens of MiB before any size check can run. Here no more than the cap is ever inflated.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import httpx
+
+from zuora_workflow_sync.errors import (
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    ResponseTooLargeError,
+    ServerError,
+    ZuoraError,
+)
+from zuora_workflow_sync.zuora.ratelimit import parse_retry_after, retry_after_from
+
+_INFLATE_STEP = 256 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_EXCERPT_CHARS = 300
+
+
+async def read_body(response: httpx.Response, *, max_bytes: int) -> bytes:
+    """The decoded body, or ResponseTooLargeError as soon as it would exceed `max_bytes`."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "", "gzip"):
+        raise ProtocolError(f"unsupported Content-Encoding {encoding[:40]!r}")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLargeError(
+            f"response declares {int(declared)} bytes, over the {max_bytes}-byte cap",
+            status=response.status_code,
+            request_id=response.headers.get("zuora-request-id"),
+        )
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        _append(body, chunk, inflater, max_bytes, response)
+    if inflater is not None:
+        _append(body, b"", inflater, max_bytes, response)
+        if not inflater.eof:
+            raise ProtocolError("truncated gzip body", status=response.status_code)
+    return bytes(body)
+
+
+def _append(
+    body: bytearray,
+    chunk: bytes,
+    inflater: Any,
+    max_bytes: int,
+    response: httpx.Response,
+) -> None:
+    if inflater is None:
+        body.extend(chunk)
+    else:
+        data = chunk
+        while True:
+            try:
+                piece = inflater.decompress(data, _INFLATE_STEP)
+            except zlib.error as exc:
+                raise ProtocolError("corrupt gzip body", status=response.status_code) from exc
+            body.extend(piece)
+            data = inflater.unconsumed_tail
+            if not data or len(body) > max_bytes:
+                break
+    if len(body) > max_bytes:
+        raise ResponseTooLargeError(
+            f"response body exceeds the {max_bytes}-byte cap",
+            status=response.status_code,
+            request_id=response.headers.get("zuora-request-id"),
+        )
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate JSON key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _reject_nul(document: Any) -> None:
+    """NUL characters cannot be stored in PostgreSQL text: refuse them at the edge."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("NUL character in a string")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def parse_json(body: bytes, *, status: int, request_id: str | None) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, no NUL, bounded nesting."""
+    try:
+        document = json.loads(
+            body.decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+        _reject_nul(document)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nesting too deep" if isinstance(exc, RecursionError) else safe_text(str(exc))
+        raise ProtocolError(
+            f"response is not valid JSON ({reason}): {excerpt(body)!r}",
+            status=status,
+            request_id=request_id,
+        ) from None
+    return document
+
+
+def safe_text(text: str, limit: int = _EXCERPT_CHARS) -> str:
+    """A remote string made safe for a log line or a message: no CR/LF or controls, bounded."""
+    cleaned = _CONTROL.sub(" ", text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def excerpt(body: bytes, limit: int = 120) -> str:
+    """The start of a body, decoded leniently, for error messages."""
+    return safe_text(body[: limit * 4].decode("utf-8", errors="replace"), limit)
+
+
+def error_message(body: bytes) -> str:
+    """The human message of any of Zuora's error body families (zuora-api.md section 4)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return f"non-JSON error body: {excerpt(body)!r}" if body else "empty error body"
+    found = _message_in(document) if isinstance(document, dict) else None
+    return safe_text(found) if found else f"error body: {excerpt(body)!r}"
+
+
+def _message_in(document: Mapping[str, Any]) -> str | None:
+    for key in ("errors", "Errors", "reasons"):
+        items = document.get(key)
+        if isinstance(items, list) and items:
+            texts = [_item_text(item) for item in items[:3]]
+            return "; ".join(text for text in texts if text) or None
+    message = document.get("message")
+    if isinstance(message, str) and message:
+        code = document.get("code")
+        return f"{message} (code {code})" if code is not None else message
+    return None
+
+
+def _item_text(item: object) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        text = item.get("title") or item.get("message") or ""
+        code = item.get("code")
+        return f"{text} (code {code})" if code is not None and text else str(text)
+    return ""
+
+
+def error_for_status(
+    status: int, headers: Mapping[str, str], body: bytes, *, token_call: bool = False
+) -> ZuoraError:
+    """The typed error for a non-2xx Zuora response."""
+    request_id = headers.get("zuora-request-id")
+    message = error_message(body)
+    if status == 429:
+        return RateLimitedError(
+            f"Zuora rate limit: {message}",
+            request_id=request_id,
+            retry_after_seconds=retry_after_from(headers),
+        )
+    if status >= 500:
+        return ServerError(
+            f"Zuora server error: {message}",
+            status=status,
+            request_id=request_id,
+            retry_after_seconds=parse_retry_after(headers.get("retry-after")),
+        )
+    if token_call or status == 401:
+        return AuthenticationError(
+            f"Zuora rejected the credentials: {message}", status=status, request_id=request_id
+        )
+    if status == 403:
+        return PermissionDeniedError(
+            f"permission denied (the Zuora user needs Workflow View Access): {message}",
+            status=status,
+            request_id=request_id,
+        )
+    if status == 404:
+        return NotFoundError(f"not found: {message}", status=status, request_id=request_id)
+    return BadRequestError(
+        f"Zuora refused the request: {message}", status=status, request_id=request_id
+    )

@@ -1,0 +1,1 @@
+"""Logs (with secret redaction), alerts and, later, metrics."""

@@ -1,0 +1,124 @@
+"""Structured logging: one JSON object per line, secrets redacted, remote text neutralised.
+
+Redaction is a safety net, not the primary defence (secrets are `SecretStr` and never put in
+messages): every record passes through `RedactingFilter`, which masks registered secret values
+and anything shaped like a bearer token or a `client_secret=`/`access_token` field, and folds
+CR/LF so a remote string cannot forge a log line (reliability.md, security items 2 and 12).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+MASK = "[REDACTED]"
+_MIN_SECRET_LENGTH = 6
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(
+        r"(?i)((?:client_secret|access_token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
+    ),
+)
+_LINE_BREAKS = re.compile(r"[\r\n\x00\x1b\u2028\u2029]+")
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class SecretRegistry:
+    """Secret values known to this process, to be masked wherever they appear in a log."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, value: str) -> None:
+        if len(value) >= _MIN_SECRET_LENGTH:
+            with self._lock:
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda match: match.group(1) + MASK, text)
+        return text
+
+    def __repr__(self) -> str:
+        return f"SecretRegistry(count={len(self._values)})"
+
+
+SECRETS = SecretRegistry()
+
+
+def clean(text: str, registry: SecretRegistry = SECRETS) -> str:
+    """A string made safe for one log line: secrets masked, line breaks folded."""
+    return _LINE_BREAKS.sub(" ", registry.redact(text))
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record's message and string extras through `clean`."""
+
+    def __init__(self, registry: SecretRegistry = SECRETS) -> None:
+        super().__init__()
+        self._registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = clean(record.getMessage(), self._registry)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, clean(value, self._registry))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, then the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _ProductHandler(logging.StreamHandler[TextIO]):
+    """The handler `configure_logging` installs, recognisable so a second call replaces it."""
+
+
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = True, stream: TextIO | None = None
+) -> None:
+    """Install one redacting handler on the root logger (idempotent)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ProductHandler):
+            root.removeHandler(handler)
+    handler = _ProductHandler(stream or sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,186 @@
+"""Value types the rest of the code passes around: statuses, fetched workflows, run records.
+
+Pure data and pure functions only: no I/O, no clock (callers pass times in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class CustomerStatus(StrEnum):
+    """Whether a customer is synced: only `active` customers are ever due."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+class RunStatus(StrEnum):
+    """Life of a sync run: queued -> running -> succeeded | failed | abandoned."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_active(self) -> bool:
+        """Queued and running runs are active: at most one per customer."""
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+ACTIVE_RUN_STATUSES: tuple[str, ...] = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+class RunTrigger(StrEnum):
+    """Why a run was dispatched (the audit trail)."""
+
+    COMMAND = "command"
+    SCHEDULE = "schedule"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCounts:
+    """What one run saw and did; `listed` counts the workflows of the listing."""
+
+    listed: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    tombstoned: int = 0
+    api_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedTask:
+    """One task of an export, with the fields the store indexes."""
+
+    zuora_task_id: int
+    name: str | None = None
+    action_type: str | None = None
+    object: str | None = None
+    object_id: str | None = None
+    call_type: str | None = None
+    parent_task_id: int | None = None
+    tags: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedWorkflow:
+    """A workflow as fetched from Zuora: listing metadata plus its whole export document."""
+
+    zuora_workflow_id: int
+    name: str
+    document: dict[str, Any]
+    description: str | None = None
+    status: str | None = None
+    active_version: str | None = None
+    zuora_created_at: datetime | None = None
+    zuora_updated_at: datetime | None = None
+    tasks: list[FetchedTask] = field(default_factory=list)
+
+
+def content_hash(document: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of `document`: sorted keys, compact, UTF-8.
+
+    Raises ValueError for NaN or infinite numbers, which JSON (and PostgreSQL's JSONB) reject.
+    """
+    canonical = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer as stored; the encrypted secret is kept out of the repr."""
+
+    id: int
+    name: str
+    sync_status: CustomerStatus
+    zuora_base_url: str
+    zuora_environment: str | None
+    client_id: str
+    entity_id: str | None
+    last_synced_at: datetime | None
+    consecutive_failures: int
+    attention_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    client_secret_encrypted: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DueCustomer:
+    """A customer whose sync is due (what the dispatcher needs, nothing more)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """One run to record at dispatch; `not_before_at` staggers the start."""
+
+    customer_id: int
+    not_before_at: datetime
+    full_export: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRun:
+    """A run the ledger recorded, to be enqueued by id."""
+
+    run_id: int
+    customer_id: int
+    not_before_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """A run a worker holds: `attempt` is the fencing token every later write must present."""
+
+    run_id: int
+    customer_id: int
+    attempt: int
+    max_attempts: int
+    lease_owner: str
+    lease_expires_at: datetime
+    started_at: datetime
+    trigger: RunTrigger
+    full_export: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRun:
+    """One row of the ledger, as read back."""
+
+    id: int
+    customer_id: int
+    queue: str
+    trigger: RunTrigger
+    status: RunStatus
+    dispatched_at: datetime
+    not_before_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    attempt: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    counts: SyncCounts
+    error_class: str | None
+    error_message: str | None
+    dispatched_by: str
+    full_export: bool

@@ -1,0 +1,308 @@
+"""The sync run ledger: record at dispatch, claim with a lease, renew, finish, find lost runs.
+
+`attempt` is the fencing token: claim increments it, and every later write must present it, so a
+stale worker can never overwrite the attempt that replaced it (reliability F4). Lease times come
+from the database clock only (F20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from zuora_workflow_sync.domain.models import (
+    ClaimedRun,
+    RecordedRun,
+    RunRequest,
+    RunStatus,
+    RunTrigger,
+    SyncCounts,
+    SyncRun,
+)
+from zuora_workflow_sync.errors import WorkflowSyncError
+from zuora_workflow_sync.store.engine import (
+    db_now,
+    db_seconds_since,
+    insert_ignoring_conflicts,
+    reading,
+    writing,
+)
+from zuora_workflow_sync.store.run_statements import (
+    QUEUED,
+    RUNNING,
+    RUNS,
+    check_lease,
+    claim_statement,
+    count_failure,
+    count_values,
+    deduplicate,
+    finished_failed_values,
+    held_by,
+    queued_rows,
+    to_claimed_run,
+    to_sync_run,
+)
+from zuora_workflow_sync.store.tables import CustomerRow, SyncRunRow
+
+# One multi-row INSERT binds ~16 values a row: stay well under SQLite's 32,766 limit.
+_MAX_INSERT_ROWS = 1000
+
+
+class LeaseLostError(WorkflowSyncError):
+    """The fencing check failed: this attempt no longer holds the run.
+
+    Another worker reclaimed it, or it was released or finished. The caller's transaction is
+    rolled back (nothing it wrote is kept) and the worker must drop the run.
+    """
+
+    def __init__(self, run_id: int, attempt: int) -> None:
+        super().__init__(f"sync run {run_id} is no longer held by attempt {attempt}")
+        self.run_id = run_id
+        self.attempt = attempt
+
+
+class RecordResult(NamedTuple):
+    """What `record_batch` did: runs to enqueue, and customers skipped for an active run."""
+
+    recorded: list[RecordedRun]
+    skipped_customer_ids: list[int]
+
+
+class SyncRunLedger:
+    """The ledger of sync runs, through `engine`; the database is the source of truth."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record_batch(
+        self,
+        requests: Sequence[RunRequest],
+        *,
+        queue: str,
+        trigger: RunTrigger,
+        dispatched_by: str,
+        max_attempts: int,
+        batch_size: int = 500,
+    ) -> RecordResult:
+        """Record one queued run per request, `batch_size` rows per transaction.
+
+        A customer that already has a queued or running run is skipped (the partial unique
+        index decides, so concurrent dispatchers cannot both record one). Rerunning after a
+        crash halfway records only what is missing.
+        """
+        if max_attempts < 1 or batch_size < 1:
+            raise ValueError("max_attempts and batch_size must be at least 1")
+        unique, skipped = deduplicate(requests)
+        batch_size = min(batch_size, _MAX_INSERT_ROWS)
+        recorded: list[RecordedRun] = []
+        common = {
+            "queue": queue,
+            "trigger": trigger.value,
+            "dispatched_by": dispatched_by[:200],
+            "max_attempts": max_attempts,
+        }
+        for start in range(0, len(unique), batch_size):
+            chunk = unique[start : start + batch_size]
+            inserted = self._insert_runs(chunk, common)
+            for request in chunk:
+                run = inserted.get(request.customer_id)
+                if run is None:
+                    skipped.append(request.customer_id)
+                else:
+                    recorded.append(run)
+        return RecordResult(recorded, skipped)
+
+    def _insert_runs(
+        self, chunk: Sequence[RunRequest], common: dict[str, Any]
+    ) -> dict[int, RecordedRun]:
+        with writing(self._engine) as conn:
+            statement = insert_ignoring_conflicts(conn, SyncRunRow).values(
+                queued_rows(chunk, common)
+            )
+            result = conn.execute(
+                statement.returning(SyncRunRow.id, SyncRunRow.customer_id, SyncRunRow.not_before_at)
+            ).all()
+        return {row.customer_id: RecordedRun(row.id, row.customer_id, row[2]) for row in result}
+
+    def claim(self, run_id: int, worker_id: str, lease_seconds: float) -> ClaimedRun | None:
+        """Take the run: queued and due, or running with an expired lease (a reclaim).
+
+        One UPDATE ... RETURNING, so of two claims exactly one wins. Returns None when the run
+        is not due yet, held by another worker, finished, or out of attempts (a duplicate
+        delivery is then a no-op: reliability F19).
+        """
+        check_lease(lease_seconds)
+        statement = claim_statement(run_id, worker_id, lease_seconds).returning(*RUNS.columns)
+        with writing(self._engine) as conn:
+            row = conn.execute(statement).first()
+        return None if row is None else to_claimed_run(row._mapping)
+
+    def renew(self, run_id: int, attempt: int, lease_seconds: float) -> bool:
+        """Extend the lease to db now + `lease_seconds`; False when this attempt lost the run."""
+        check_lease(lease_seconds)
+        statement = (
+            update(SyncRunRow)
+            .where(held_by(run_id, attempt))
+            .values(lease_expires_at=db_now(lease_seconds))
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def release(self, run_id: int, attempt: int) -> bool:
+        """Give the lease back (running -> queued) for a graceful shutdown; False if lost."""
+        statement = (
+            update(SyncRunRow)
+            .where(held_by(run_id, attempt))
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None)
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def fence(self, bind: Session | Connection, run_id: int, attempt: int) -> None:
+        """Check, inside the caller's transaction, that `attempt` still holds the run.
+
+        Call it first in the finishing transaction: on PostgreSQL it also locks the run row,
+        so a reclaim waits for this transaction. Raises LeaseLostError otherwise.
+        """
+        statement = (
+            update(SyncRunRow)
+            .where(held_by(run_id, attempt))
+            .values(attempt=SyncRunRow.attempt)
+            .returning(SyncRunRow.id)
+        )
+        if _connection(bind).execute(statement).first() is None:
+            raise LeaseLostError(run_id, attempt)
+
+    def finish_succeeded(
+        self, bind: Session | Connection, run_id: int, attempt: int, counts: SyncCounts
+    ) -> None:
+        """Mark the run succeeded inside the caller's transaction (with the workflows' writes).
+
+        Sets the customer's last_synced_at (database time) and resets its failure count.
+        Raises LeaseLostError when `attempt` no longer holds the run: the caller must then
+        roll back its whole transaction, workflow writes included.
+        """
+        conn = _connection(bind)
+        values = {"status": RunStatus.SUCCEEDED.value, **count_values(counts)}
+        customer_id, finished_at = _finish(conn, run_id, attempt, values)
+        conn.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id)
+            .values(last_synced_at=finished_at, consecutive_failures=0)
+        )
+
+    def finish_failed(
+        self,
+        run_id: int,
+        attempt: int,
+        error_class: str,
+        error_message: str,
+        *,
+        counts: SyncCounts | None = None,
+    ) -> None:
+        """Mark the run failed (in its own transaction) and count a customer failure.
+
+        `error_message` must already be redacted; at most 1,000 characters are kept.
+        Raises LeaseLostError when `attempt` no longer holds the run (nothing written).
+        """
+        values = finished_failed_values(RunStatus.FAILED, error_class, error_message, counts)
+        with writing(self._engine) as conn:
+            customer_id, _ = _finish(conn, run_id, attempt, values)
+            conn.execute(count_failure(customer_id))
+
+    def abandon(self, run_id: int, attempt: int, reason: str) -> bool:
+        """End a lost run (expired lease out of attempts, or stale in the queue) as abandoned.
+
+        `attempt` must be the attempt the caller saw, so a run that moved on is left alone.
+        """
+        values = finished_failed_values(RunStatus.ABANDONED, "Abandoned", reason, None)
+        statement = (
+            update(SyncRunRow)
+            .where(
+                SyncRunRow.id == run_id,
+                SyncRunRow.attempt == attempt,
+                SyncRunRow.status.in_((QUEUED, RUNNING)),
+            )
+            .values(**values, finished_at=db_now(), lease_expires_at=None)
+            .returning(SyncRunRow.customer_id)
+        )
+        with writing(self._engine) as conn:
+            customer_id = conn.execute(statement).scalar_one_or_none()
+            if customer_id is not None:
+                conn.execute(count_failure(customer_id))
+        return customer_id is not None
+
+    def find_expired_leases(
+        self, now: datetime | None = None, *, limit: int = 1000
+    ) -> list[SyncRun]:
+        """Running runs whose lease expired before `now` (default: the database clock)."""
+        moment: Any = db_now() if now is None else now
+        return self._select(
+            (SyncRunRow.status == RUNNING, SyncRunRow.lease_expires_at < moment),
+            SyncRunRow.lease_expires_at,
+            limit,
+        )
+
+    def find_stale_queued(self, older_than_seconds: float, *, limit: int = 1000) -> list[SyncRun]:
+        """Queued runs due for more than `older_than_seconds` (their job was probably lost)."""
+        return self._select(
+            (
+                SyncRunRow.status == QUEUED,
+                SyncRunRow.not_before_at < db_now(-older_than_seconds),
+            ),
+            SyncRunRow.not_before_at,
+            limit,
+        )
+
+    def list_runs(
+        self, *, customer_id: int | None = None, failed_only: bool = False, limit: int = 50
+    ) -> list[SyncRun]:
+        """Newest first; `failed_only` keeps failed and abandoned runs."""
+        criteria: list[ColumnElement[bool]] = []
+        if customer_id is not None:
+            criteria.append(SyncRunRow.customer_id == customer_id)
+        if failed_only:
+            failed = (RunStatus.FAILED.value, RunStatus.ABANDONED.value)
+            criteria.append(SyncRunRow.status.in_(failed))
+        return self._select(criteria, SyncRunRow.id.desc(), limit)
+
+    def get(self, run_id: int) -> SyncRun | None:
+        found = self._select((SyncRunRow.id == run_id,), SyncRunRow.id, 1)
+        return found[0] if found else None
+
+    def _select(
+        self, criteria: Iterable[ColumnElement[bool]], order: Any, limit: int
+    ) -> list[SyncRun]:
+        query = select(RUNS).where(*criteria).order_by(order, SyncRunRow.id).limit(limit)
+        with reading(self._engine) as conn:
+            return [to_sync_run(row._mapping) for row in conn.execute(query)]
+
+
+def _connection(bind: Session | Connection) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+def _finish(
+    conn: Connection, run_id: int, attempt: int, values: dict[str, Any]
+) -> tuple[int, datetime]:
+    """End the run if `attempt` still holds it: its customer id and finish time (db clock)."""
+    statement = (
+        update(SyncRunRow)
+        .where(held_by(run_id, attempt))
+        .values(
+            **values,
+            finished_at=db_now(),
+            duration_seconds=db_seconds_since(SyncRunRow.started_at),
+            lease_expires_at=None,
+        )
+        .returning(SyncRunRow.customer_id, SyncRunRow.finished_at)
+    )
+    row = conn.execute(statement).first()
+    if row is None or row.finished_at is None:
+        raise LeaseLostError(run_id, attempt)
+    return row.customer_id, row.finished_at

@@ -158,7 +158,7 @@ class ExportedTask(BaseModel):
     name: str | None = None
     action_type: str | None = None
     object: str | None = None
-    object_id: str | None = None
+    object_id: str | int | None = None
     call_type: str | None = None
     task_id: int | None = None
     tags: list[str] | None = None

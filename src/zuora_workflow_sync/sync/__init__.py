@@ -1,0 +1,1 @@
+"""Use-cases that orchestrate the rest: dispatch runs, execute a run, report."""

@@ -1,0 +1,102 @@
+"""Fetching one customer's workflows from Zuora: a complete listing, then only the exports needed.
+
+Incremental: a workflow whose active version and `updatedAt` match the last successful sync is
+not exported again (unless a full export is asked for). Exports run concurrently, at most
+`export_concurrency` in flight for the tenant; the first failure cancels the rest, so a run
+either has every export it needs or fails as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow
+from zuora_workflow_sync.zuora import ZuoraClient
+from zuora_workflow_sync.zuora.models import WorkflowDefinition, WorkflowExport
+
+
+@dataclass(frozen=True, slots=True)
+class KnownWorkflow:
+    """What the store remembers of a workflow from earlier syncs."""
+
+    active_version: str | None
+    zuora_updated_at: datetime | None
+    alive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of a complete listing plus the exports it called for."""
+
+    fetched: list[FetchedWorkflow]
+    listed_ids: set[int]
+    api_requests: int
+    token_requests: int
+
+
+def needs_export(item: WorkflowDefinition, known: KnownWorkflow | None, *, full: bool) -> bool:
+    """Pure: should this listed workflow be exported again?"""
+    if full or known is None or not known.alive:
+        return True
+    active = item.active_version.version if item.active_version else None
+    return active != known.active_version or item.updated_at != known.zuora_updated_at
+
+
+async def fetch_workflows(
+    client: ZuoraClient,
+    known: Mapping[int, KnownWorkflow],
+    *,
+    full: bool,
+    export_concurrency: int,
+) -> FetchResult:
+    """List every workflow (complete or an exception), then export what changed."""
+    listing = await client.list_workflows()
+    wanted = [
+        item for item in listing.workflows if needs_export(item, known.get(item.id), full=full)
+    ]
+    gate = asyncio.Semaphore(max(1, export_concurrency))
+
+    async def export(item: WorkflowDefinition) -> FetchedWorkflow:
+        async with gate:
+            result = await client.export_workflow(item.id)
+        return to_fetched(item, result.value)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(export(item)) for item in wanted]
+    return FetchResult(
+        fetched=[task.result() for task in tasks],
+        listed_ids={item.id for item in listing.workflows},
+        api_requests=client.api_requests,
+        token_requests=client.token_requests,
+    )
+
+
+def to_fetched(item: WorkflowDefinition, export: WorkflowExport) -> FetchedWorkflow:
+    """Join a listing entry and its export into what the store keeps."""
+    return FetchedWorkflow(
+        zuora_workflow_id=item.id,
+        name=item.name,
+        document=export.document,
+        description=item.description,
+        status=item.status,
+        active_version=item.active_version.version if item.active_version else None,
+        zuora_created_at=item.created_at,
+        zuora_updated_at=item.updated_at,
+        tasks=[
+            FetchedTask(
+                zuora_task_id=task.id,
+                name=task.name,
+                action_type=task.action_type,
+                object=task.object,
+                object_id=None if task.object_id is None else str(task.object_id),
+                call_type=task.call_type,
+                parent_task_id=task.task_id,
+                tags=[tag for tag in task.tags or [] if isinstance(tag, str)],
+                parameters=task.parameters or {},
+            )
+            for task in export.tasks
+        ],
+    )

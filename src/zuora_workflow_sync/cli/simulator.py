@@ -1,4 +1,4 @@
-"""The `workflow-sync` command line: a Typer app whose subcommands are required."""
+"""`workflow-sync simulator`: serve the Zuora simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -12,13 +12,6 @@ from zuora_workflow_sync.simulator.generation import ensure_documents
 from zuora_workflow_sync.simulator.server import SimulatorServer
 from zuora_workflow_sync.simulator.tenants import dump_universe
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Zuora Workflow sync tools.")
-
-
-@app.callback()
-def _root() -> None:
-    """Keep a local, versioned copy of the Zuora Workflow definitions of many customers."""
-
 
 def _print_tenants(server: SimulatorServer) -> None:
     # The one place where printing a secret is right: the simulator's own, made-up credentials.
@@ -29,7 +22,6 @@ def _print_tenants(server: SimulatorServer) -> None:
         )
 
 
-@app.command("simulator")
 def simulator(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
@@ -88,7 +80,3 @@ def _dump(server: SimulatorServer, path: Path) -> None:
         for workflow in tenant.workflows.values():
             ensure_documents(workflow)
     dump_universe(universe, path)
-
-
-def main() -> None:
-    app()

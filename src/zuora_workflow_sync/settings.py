@@ -1,0 +1,87 @@
+"""Configuration from `ZWS_*` environment variables, read once at the edge and passed in.
+
+One machine needs no setting at all: data and queue live in SQLite files under `ZWS_HOME`
+(default `./var`). Many machines set `ZWS_DATABASE_URL` (PostgreSQL) and `ZWS_QUEUE_URL` (Redis).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zuora_workflow_sync.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Every tunable of the product; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="ZWS_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path("var"), description="Folder of the default SQLite files.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of the data.")
+    queue_url: str | None = Field(default=None, description="sqlite:///PATH or redis://HOST/DB.")
+    secret_keys: SecretStr | None = Field(
+        default=None, description="Fernet keys, comma-separated, newest first."
+    )
+    key_file: Path | None = Field(default=None, description="Key file when no keys are set.")
+
+    default_queue: str = Field(default="workflows", min_length=1, max_length=64)
+    sync_window_seconds: float = Field(default=3600.0, ge=0, le=30 * 86400)
+    stagger_min_seconds: float = Field(default=1.0, ge=0, le=86400)
+    stagger_max_seconds: float = Field(default=60.0, ge=0, le=86400)
+    dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+
+    lease_seconds: float = Field(default=900.0, ge=5, le=86400)
+    job_timeout_seconds: float = Field(default=600.0, ge=1, le=86400)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    export_concurrency: int = Field(default=4, ge=1, le=40)
+
+    http_deadline_seconds: float = Field(default=120.0, gt=0, le=600)
+    http_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    http_max_attempts: int = Field(default=5, ge=1, le=20)
+    http_backoff_base_seconds: float = Field(default=1.0, ge=0, le=60)
+    http_backoff_cap_seconds: float = Field(default=60.0, ge=0, le=3600)
+
+    alert_after_failures: int = Field(default=3, ge=1, le=1000)
+    alert_webhook_url: SecretStr | None = Field(default=None, description="Slack-compatible URL.")
+    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        if self.stagger_min_seconds > self.stagger_max_seconds:
+            raise ValueError("stagger_min_seconds must not exceed stagger_max_seconds")
+        if self.lease_seconds <= self.job_timeout_seconds:
+            raise ValueError(
+                "lease_seconds must be longer than job_timeout_seconds, or two workers could "
+                "run one job at once"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'zws.sqlite3'}"
+
+    @property
+    def resolved_queue_url(self) -> str:
+        return self.queue_url or f"sqlite:///{self.home / 'queue.sqlite3'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.home / "secret.key"
+
+
+def load_settings() -> Settings:
+    """Read the environment once; a bad value is a ConfigurationError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        name = "ZWS_" + "_".join(str(part) for part in first["loc"]).upper() if first["loc"] else ""
+        raise ConfigurationError(
+            f"invalid setting {name}: {first['msg']}".replace(" :", ":")
+        ) from None

@@ -180,6 +180,12 @@ class CustomerRepository:
                 return
             after_id = rows[-1].id
 
+    def count_due(self, now: datetime, window_seconds: float, *, force: bool = False) -> int:
+        """How many customers `iter_due` would yield right now (one COUNT, no rows loaded)."""
+        due = _due_query(now - timedelta(seconds=window_seconds), force, 0).subquery()
+        with reading(self._engine) as conn:
+            return int(conn.execute(select(func.count()).select_from(due)).scalar_one())
+
     def reencrypt_all(self, keyring: Keyring, *, batch_size: int = 500) -> int:
         """Re-encrypt every client secret under the keyring's newest key; returns the count.
 

@@ -237,6 +237,41 @@ class SyncRunLedger:
                 conn.execute(count_failure(customer_id))
         return customer_id is not None
 
+    def abandon_undispatched(self, run_ids: Sequence[int], reason: str) -> int:
+        """End runs that never reached the queue (it was unavailable) as abandoned.
+
+        Only still-queued, never-claimed runs change; the customers' failure counts do not,
+        since the customer did nothing wrong. Returns how many runs were abandoned.
+        """
+        values = finished_failed_values(RunStatus.ABANDONED, "QueueUnavailableError", reason, None)
+        done = 0
+        with writing(self._engine) as conn:
+            for start in range(0, len(run_ids), _MAX_INSERT_ROWS):
+                chunk = list(run_ids[start : start + _MAX_INSERT_ROWS])
+                statement = (
+                    update(SyncRunRow)
+                    .where(
+                        SyncRunRow.id.in_(chunk),
+                        SyncRunRow.status == QUEUED,
+                        SyncRunRow.attempt == 0,
+                    )
+                    .values(**values, finished_at=db_now())
+                )
+                done += conn.execute(statement).rowcount
+        return done
+
+    def active_run_ids(self, customer_ids: Sequence[int]) -> dict[int, int]:
+        """The queued-or-running run of each of `customer_ids` that has one: {customer: run}."""
+        found: dict[int, int] = {}
+        with reading(self._engine) as conn:
+            for start in range(0, len(customer_ids), _MAX_INSERT_ROWS):
+                chunk = list(customer_ids[start : start + _MAX_INSERT_ROWS])
+                statement = select(SyncRunRow.customer_id, SyncRunRow.id).where(
+                    SyncRunRow.customer_id.in_(chunk), SyncRunRow.status.in_((QUEUED, RUNNING))
+                )
+                found.update({row.customer_id: row.id for row in conn.execute(statement)})
+        return found
+
     def find_expired_leases(
         self, now: datetime | None = None, *, limit: int = 1000
     ) -> list[SyncRun]:

@@ -64,14 +64,23 @@ async def fetch_workflows(
             result = await client.export_workflow(item.id)
         return to_fetched(item, result.value)
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(export(item)) for item in wanted]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(export(item)) for item in wanted]
+    except ExceptionGroup as failures:
+        raise _first_failure(failures) from None
     return FetchResult(
         fetched=[task.result() for task in tasks],
         listed_ids={item.id for item in listing.workflows},
         api_requests=client.api_requests,
         token_requests=client.token_requests,
     )
+
+
+def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error of a TaskGroup (the others were cancelled because of it)."""
+    first = group.exceptions[0]
+    return _first_failure(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def to_fetched(item: WorkflowDefinition, export: WorkflowExport) -> FetchedWorkflow:

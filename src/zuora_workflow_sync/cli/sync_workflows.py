@@ -1,0 +1,174 @@
+"""`sync-workflows [CUSTOMER_ID] [--force] [--queue=NAME]`: the specification's command.
+
+Messages and exit codes are the specification's, word for word; every failure is one line
+`Sync failed: <reason>` on stderr, exit 1, and an error log entry with the customer id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from zuora_workflow_sync.cli.common import fail, settings_for_command
+from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
+from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
+from zuora_workflow_sync.runtime import Runtime, build_runtime, operator_identity
+from zuora_workflow_sync.sync.dispatch import (
+    Dispatcher,
+    DispatchOptions,
+    DispatchResult,
+    QueueUnavailableAtDispatchError,
+)
+from zuora_workflow_sync.sync.job import RunOutcome
+from zuora_workflow_sync.sync.preview import preview
+
+logger = logging.getLogger("zuora_workflow_sync.cli")
+
+HELP = """Synchronize workflows from the Zuora API for one customer or all due customers.
+
+Without CUSTOMER_ID, every active customer not synced within the sync window
+(ZWS_SYNC_WINDOW_SECONDS, default one hour) gets a background job, each staggered by a
+random 1 to 60 seconds (ZWS_STAGGER_MIN_SECONDS / ZWS_STAGGER_MAX_SECONDS). With CUSTOMER_ID,
+that customer's job is dispatched at once. Workers (`workflow-sync worker`) execute the jobs.
+"""
+
+_MAX_ID = 2**63 - 1
+
+
+def parse_customer_id(raw: str | None) -> int | None:
+    """A positive integer id, or a ConfigurationError that says what is wrong."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text.isdigit() or not 0 < int(text) <= _MAX_ID:
+        raise ConfigurationError(f"invalid customer id {raw[:40]!r}: expected a positive integer")
+    return int(text)
+
+
+def sync_workflows(
+    customer_id: Annotated[
+        str | None, typer.Argument(help="Sync only this customer (its numeric id).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Sync even if synced recently.")] = False,
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="Queue name [default: workflows].")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would be dispatched and why not others.")
+    ] = False,
+    run_here: Annotated[
+        bool, typer.Option("--sync", help="Run now in this process, with progress and a summary.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result only.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-export every workflow, not only changed ones.")
+    ] = False,
+    no_fallback: Annotated[
+        bool,
+        typer.Option("--no-fallback", help="Fail instead of running inline if the queue is down."),
+    ] = False,
+) -> None:
+    """Synchronize workflows from the Zuora API."""
+    try:
+        settings = settings_for_command()
+        parsed_id = parse_customer_id(customer_id)
+        options = DispatchOptions(
+            customer_id=parsed_id,
+            force=force,
+            queue=queue if queue is not None else settings.default_queue,
+            full=full,
+            fallback=not no_fallback,
+            inline=run_here,
+            dispatched_by=operator_identity(),
+        )
+        with build_runtime(settings) as runtime:
+            if dry_run:
+                _dry_run(runtime, options, as_json)
+                return
+            code = _dispatch(runtime, options, as_json)
+    except WorkflowSyncError as exc:
+        raise _failed(customer_id, exc) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def _failed(customer_id: str | None, exc: WorkflowSyncError) -> typer.Exit:
+    reason = exc.reason if isinstance(exc, QueueUnavailableAtDispatchError) else str(exc)
+    logger.error(
+        "Workflow sync command failed",
+        extra={"customer_id": customer_id, "error": reason, "event": "dispatch_failed"},
+    )
+    if os.environ.get("ZWS_VERBOSE") == "1":
+        logger.error("details", exc_info=exc)
+    message = "queue unavailable" if isinstance(exc, QueueUnavailableAtDispatchError) else reason
+    return fail(message, prefix="Sync failed: ")
+
+
+def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
+    from zuora_workflow_sync.queue import QueueUnavailableError, open_queue
+
+    messages: list[str] = []
+    say = messages.append if as_json else typer.echo
+    run_queue = open_queue(runtime.settings.resolved_queue_url, options.queue)
+    try:
+        result = Dispatcher(runtime, run_queue, (QueueUnavailableError,), say=say).dispatch(options)
+    finally:
+        run_queue.close()
+    worker_id = f"inline:{socket.gethostname()}:{os.getpid()}"
+    outcomes = InlineRunner(runtime, worker_id, show_progress=options.inline and not as_json).run(
+        result.inline
+    )
+    if as_json:
+        typer.echo(json.dumps(_json_result(result, outcomes, messages), default=str, indent=2))
+    elif options.inline:
+        print_summary(runtime, outcomes)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        typer.echo(f"Sync failed: {len(failed)} of {len(outcomes)} runs failed", err=True)
+        return 1
+    return 0
+
+
+def _json_result(
+    result: DispatchResult, outcomes: list[RunOutcome], messages: list[str]
+) -> dict[str, Any]:
+    return {
+        "messages": messages,
+        "dispatched": result.dispatched,
+        "queued": [asdict(run) for run in result.queued],
+        "inline": [asdict(outcome) for outcome in outcomes],
+        "skipped_active_customer_ids": result.skipped_active,
+        "recently_synced": result.recently_synced,
+        "queue_error": result.queue_error,
+    }
+
+
+def _dry_run(runtime: Runtime, options: DispatchOptions, as_json: bool) -> None:
+    lines = preview(runtime, options.customer_id, datetime.now(UTC), force=options.force)
+    if options.customer_id is not None and runtime.customers.get(options.customer_id) is None:
+        raise ConfigurationError(f"no customer with id {options.customer_id}")
+    if as_json:
+        typer.echo(json.dumps([asdict(line) for line in lines], indent=2))
+        return
+    counts = {"dispatch": 0, "skip": 0}
+    for line in lines:
+        counts[line.action] += 1
+        verb = "would dispatch" if line.action == "dispatch" else "would skip"
+        typer.echo(f"{verb}  {line.customer_id}  {line.name}: {line.reason}")
+    typer.echo(f"Dry run: {counts['dispatch']} to dispatch, {counts['skip']} skipped")
+
+
+app = typer.Typer(add_completion=False, help=HELP, rich_markup_mode=None)
+app.command(help=HELP)(sync_workflows)
+
+
+def main() -> None:
+    """Entry point of the `sync-workflows` console script."""
+    app(prog_name="sync-workflows")

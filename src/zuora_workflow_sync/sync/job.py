@@ -1,0 +1,211 @@
+"""Executing one sync run: claim, fetch from Zuora, then one fenced transaction, or a failure.
+
+Nothing partial is ever written: workflows, history, tasks, tombstones, `last_synced_at` and the
+run's own success are committed together, and only while the run's attempt (the fencing token)
+still holds the lease. A failure is recorded with a redacted reason and no workflow rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from zuora_workflow_sync.domain.models import ClaimedRun, Customer, RunStatus, SyncCounts
+from zuora_workflow_sync.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    WorkflowSyncError,
+)
+from zuora_workflow_sync.monitoring.alerts import FailureAlerts
+from zuora_workflow_sync.monitoring.logs import SECRETS, clean
+from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store.runs import LeaseLostError
+from zuora_workflow_sync.store.workflows import apply_sync
+from zuora_workflow_sync.sync.client_factory import tenant_client
+from zuora_workflow_sync.sync.fetch import FetchResult, KnownWorkflow, fetch_workflows
+
+logger = logging.getLogger(__name__)
+
+Requeue = Callable[[int, float], None]
+_MAX_ERROR_CHARS = 1000
+
+
+class JobTimeoutError(WorkflowSyncError):
+    """The whole sync of a customer took longer than the job timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What happened to one run, for the caller's summary."""
+
+    run_id: int
+    customer_id: int | None
+    status: str
+    counts: SyncCounts
+    duration_seconds: float
+    error: str | None = None
+
+
+def execute_run(runtime: Runtime, run_id: int, *, worker_id: str, requeue: Requeue) -> RunOutcome:
+    """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful."""
+    claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
+    if claimed is None:
+        return _not_claimed(runtime, run_id, requeue)
+    customer = runtime.customers.get(claimed.customer_id)
+    if customer is None:  # removed since dispatch; its runs went with it
+        return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
+    started = time.monotonic()
+    try:
+        counts = _sync(runtime, claimed, customer)
+    except LeaseLostError:
+        return _lease_lost(claimed, customer, time.monotonic() - started)
+    except Exception as exc:  # any failure ends the run as failed, never a crash of the worker
+        return _failed(runtime, claimed, customer, exc, time.monotonic() - started)
+    return _succeeded(runtime, claimed, customer, counts, time.monotonic() - started)
+
+
+def _sync(runtime: Runtime, claimed: ClaimedRun, customer: Customer) -> SyncCounts:
+    secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
+    SECRETS.register(secret.get_secret_value())
+    known = {
+        zuora_id: KnownWorkflow(state.active_version, state.zuora_updated_at, state.alive)
+        for zuora_id, state in runtime.workflows.incremental_state(customer.id).items()
+    }
+    result = asyncio.run(_fetch(runtime, claimed, customer, secret.get_secret_value(), known))
+    with Session(runtime.engine) as session, session.begin():
+        runtime.ledger.fence(session, claimed.run_id, claimed.attempt)
+        counts = apply_sync(
+            session,
+            customer.id,
+            claimed.run_id,
+            result.fetched,
+            result.listed_ids,
+            True,  # fetch_workflows returns only after a complete listing
+            datetime.now(UTC),
+        )
+        counts = replace(counts, api_requests=result.api_requests + result.token_requests)
+        runtime.ledger.finish_succeeded(session, claimed.run_id, claimed.attempt, counts)
+    return counts
+
+
+async def _fetch(
+    runtime: Runtime,
+    claimed: ClaimedRun,
+    customer: Customer,
+    secret: str,
+    known: dict[int, KnownWorkflow],
+) -> FetchResult:
+    settings = runtime.settings
+    track_id = f"zws-run-{claimed.run_id}-{claimed.attempt}"
+    try:
+        async with asyncio.timeout(settings.job_timeout_seconds):
+            async with tenant_client(settings, customer, secret, track_id=track_id) as client:
+                return await fetch_workflows(
+                    client,
+                    known,
+                    full=claimed.full_export,
+                    export_concurrency=settings.export_concurrency,
+                )
+    except TimeoutError:
+        raise JobTimeoutError(
+            f"the sync took longer than the job timeout of {settings.job_timeout_seconds:g}s"
+        ) from None
+
+
+def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue) -> RunOutcome:
+    run = runtime.ledger.get(run_id)
+    if run is not None and run.status is RunStatus.QUEUED:
+        wait = (run.not_before_at - datetime.now(UTC)).total_seconds()
+        if wait > 0:  # delivered early (clock difference): come back when it is due
+            requeue(run_id, wait + 0.5)
+            return RunOutcome(run_id, run.customer_id, "requeued", SyncCounts(), 0.0)
+    status = run.status.value if run is not None else "missing"
+    logger.info(
+        "run %s not claimed (status %s): nothing to do", run_id, status, extra={"run_id": run_id}
+    )
+    return RunOutcome(run_id, run.customer_id if run else None, "not_claimed", SyncCounts(), 0.0)
+
+
+def _succeeded(
+    runtime: Runtime, claimed: ClaimedRun, customer: Customer, counts: SyncCounts, took: float
+) -> RunOutcome:
+    _log_attempt(claimed, customer, "succeeded", took, counts)
+    FailureAlerts.from_settings(runtime.settings).after_success(
+        customer.id, customer.name, customer.consecutive_failures
+    )
+    return RunOutcome(claimed.run_id, customer.id, "succeeded", counts, took)
+
+
+def _failed(
+    runtime: Runtime, claimed: ClaimedRun, customer: Customer, exc: Exception, took: float
+) -> RunOutcome:
+    reason = clean(str(exc) or type(exc).__name__)[:_MAX_ERROR_CHARS]
+    try:
+        runtime.ledger.finish_failed(claimed.run_id, claimed.attempt, type(exc).__name__, reason)
+    except LeaseLostError:
+        return _lease_lost(claimed, customer, took)
+    attention = _attention_reason(exc)
+    if attention is not None:
+        runtime.customers.set_attention(customer.id, attention)
+    _log_attempt(claimed, customer, "failed", took, SyncCounts(), error=reason, exc=exc)
+    failures = customer.consecutive_failures + 1
+    FailureAlerts.from_settings(runtime.settings).after_failure(
+        customer.id, customer.name, failures, reason
+    )
+    return RunOutcome(claimed.run_id, customer.id, "failed", SyncCounts(), took, reason)
+
+
+def _lease_lost(claimed: ClaimedRun, customer: Customer, took: float) -> RunOutcome:
+    logger.warning(
+        "run %s attempt %s lost its lease; its results were discarded",
+        claimed.run_id,
+        claimed.attempt,
+        extra={"run_id": claimed.run_id, "customer_id": customer.id},
+    )
+    return RunOutcome(claimed.run_id, customer.id, "lease_lost", SyncCounts(), took)
+
+
+def _attention_reason(exc: Exception) -> str | None:
+    if isinstance(exc, PermissionDeniedError):
+        return "the Zuora user lacks Workflow View Access"
+    if isinstance(exc, AuthenticationError):
+        return "Zuora rejected the client credentials"
+    return None
+
+
+def _log_attempt(
+    claimed: ClaimedRun,
+    customer: Customer,
+    outcome: str,
+    took: float,
+    counts: SyncCounts,
+    *,
+    error: str | None = None,
+    exc: Exception | None = None,
+) -> None:
+    """The one structured line per attempt that the specification's monitoring asks for."""
+    level = logging.INFO if outcome == "succeeded" else logging.ERROR
+    logger.log(
+        level,
+        "sync run %s for customer %s %s",
+        claimed.run_id,
+        customer.id,
+        outcome,
+        extra={
+            "event": "sync_run_finished",
+            "run_id": claimed.run_id,
+            "customer_id": customer.id,
+            "attempt": claimed.attempt,
+            "outcome": outcome,
+            "duration_seconds": round(took, 3),
+            "counts": asdict(counts),
+            "error_class": type(exc).__name__ if exc is not None else None,
+            "error": error,
+        },
+    )

@@ -1,4 +1,4 @@
-"""Fixtures for sync use-case tests: a runtime on a fresh SQLite file, customers on the simulator."""
+"""Fixtures for sync tests: a runtime on a fresh SQLite file, customers on the simulator."""
 
 from __future__ import annotations
 

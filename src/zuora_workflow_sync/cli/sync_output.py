@@ -40,7 +40,15 @@ class InlineRunner:
             TimeElapsedColumn(),
         )
         outcomes: list[RunOutcome] = []
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        console = Console(stderr=True)
+        with Progress(
+            *columns,
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as progress:
             task = progress.add_task("sync", total=len(runs))
             for run in runs:
                 outcomes.append(self._one(run))
@@ -76,4 +84,7 @@ def print_summary(runtime: Runtime, outcomes: Sequence[RunOutcome]) -> None:
             f"{outcome.duration_seconds:.2f}",
             outcome.error or "",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a pipe or a file: do not squeeze the table to 80 columns
+    console.print(table)

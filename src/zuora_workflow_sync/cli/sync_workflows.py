@@ -25,6 +25,7 @@ from zuora_workflow_sync.sync.dispatch import (
     DispatchOptions,
     DispatchResult,
     QueueUnavailableAtDispatchError,
+    UnreachableQueue,
 )
 from zuora_workflow_sync.sync.job import RunOutcome
 from zuora_workflow_sync.sync.preview import preview
@@ -112,11 +113,15 @@ def _failed(customer_id: str | None, exc: WorkflowSyncError) -> typer.Exit:
 
 
 def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
-    from zuora_workflow_sync.queue import QueueUnavailableError, open_queue
+    from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue
 
     messages: list[str] = []
     say = messages.append if as_json else typer.echo
-    run_queue = open_queue(runtime.settings.resolved_queue_url, options.queue)
+    run_queue: JobQueue | UnreachableQueue
+    try:
+        run_queue = open_queue(runtime.settings.resolved_queue_url, options.queue)
+    except QueueUnavailableError as exc:
+        run_queue = UnreachableQueue(exc)
     try:
         result = Dispatcher(runtime, run_queue, (QueueUnavailableError,), say=say).dispatch(options)
     finally:

@@ -122,3 +122,5 @@ def configure_logging(
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic narrates every migration check at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -40,6 +40,22 @@ class RunQueue(Protocol):
     def enqueue(self, run_id: int, delay_seconds: float = 0.0) -> None: ...
 
 
+class UnreachableQueue:
+    """Stands in for a queue that could not even be opened, so dispatch can fall back."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def ping(self) -> None:
+        raise self._error
+
+    def enqueue(self, run_id: int, delay_seconds: float = 0.0) -> None:
+        raise self._error
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
     """What the operator asked for."""
@@ -143,6 +159,8 @@ class Dispatcher:
         delays = {c.id: self._delay(stagger and not here) for c in customers}
         recorded = self._record(options, customers, delays)
         result.skipped_active.extend(recorded.skipped_customer_ids)
+        if result.queue_error is not None and not options.fallback:
+            self._refuse(recorded.recorded, result.queue_error)
         if here:
             result.inline.extend(recorded.recorded)
             return
@@ -172,7 +190,7 @@ class Dispatcher:
         return _Recorded(recorded.recorded, recorded.skipped_customer_ids)
 
     def _queue_is_down(self, options: DispatchOptions, result: DispatchResult) -> bool:
-        """Check the queue once per command; decide between inline fallback and failure."""
+        """Check the queue once per command; remember why it is down."""
         if result.queue_error is not None:
             return True
         try:
@@ -181,6 +199,13 @@ class Dispatcher:
             self._fall_back(options, result, str(exc))
             return True
         return False
+
+    def _refuse(self, runs: list[RecordedRun], reason: str) -> None:
+        """No queue and no fallback: the ledger keeps the runs as abandoned, with the reason."""
+        self._runtime.ledger.abandon_undispatched(
+            [run.run_id for run in runs], f"queue unavailable: {reason}"
+        )
+        raise QueueUnavailableAtDispatchError(reason)
 
     def _lost_queue(
         self,
@@ -191,10 +216,12 @@ class Dispatcher:
     ) -> None:
         """The queue failed mid-batch: abandon what it did not take, then fall back or fail."""
         reason = str(exc)
+        self._fall_back(options, result, reason)
+        if not options.fallback:
+            self._refuse(unsent, reason)
         self._runtime.ledger.abandon_undispatched(
             [run.run_id for run in unsent], f"queue unavailable: {reason}"
         )
-        self._fall_back(options, result, reason)
         again = self._record(
             options,
             [DueCustomer(run.customer_id, "") for run in unsent],
@@ -209,9 +236,8 @@ class Dispatcher:
             reason,
             extra={"event": "dispatch_failed", "queue": options.queue},
         )
-        if not options.fallback:
-            raise QueueUnavailableAtDispatchError(reason)
-        self._say(f"Queue unavailable ({reason}); running sync inline")
+        if options.fallback:
+            self._say(f"Queue unavailable ({reason}); running sync inline")
 
     def _delay(self, stagger: bool) -> float:
         if not stagger:

@@ -18,6 +18,22 @@ from zuora_workflow_sync.simulator.views import Body, encode
 JSON_TYPE = "application/json; charset=utf-8"
 GZIP_THRESHOLD_BYTES = 1000
 AUTHENTICATION_ERROR = {"message": "Authentication error"}
+TRACK_ID_MAX_LENGTH = 64
+_TRACK_ID_FORBIDDEN = frozenset(":;\"'")
+
+
+def echoable_track_id(value: str) -> bool:
+    """A `Zuora-Track-Id` as documented (at most 64 US-ASCII characters, none of `:;"'`).
+
+    Only such a value is echoed: the response header is documented with the same limits, and what
+    Zuora answers to an invalid one is not documented (zuora-api.md 6).
+    """
+    return (
+        0 < len(value) <= TRACK_ID_MAX_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and not _TRACK_ID_FORBIDDEN.intersection(value)
+    )
 
 
 @dataclass(slots=True)
@@ -57,7 +73,7 @@ class Exchange:
         self.tenant: Tenant | None = None
         self.headers = {"Zuora-Request-Id": str(uuid.uuid4())}
         track_id = request.headers.get("Zuora-Track-Id")
-        if track_id is not None:
+        if track_id is not None and echoable_track_id(track_id):
             self.headers["Zuora-Track-Id"] = track_id
 
     def accepts_gzip(self) -> bool:

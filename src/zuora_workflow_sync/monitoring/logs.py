@@ -21,7 +21,8 @@ _MIN_SECRET_LENGTH = 6
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(
-        r"(?i)((?:client_secret|access_token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
+        r"(?i)((?:client_secret|access_token|refresh_token|password)[\"']?\s*[:=]\s*[\"']?)"
+        r"[^\"'&\s,}]+"
     ),
 )
 _LINE_BREAKS = re.compile(r"[\r\n\x00\x1b\u2028\u2029]+")

@@ -2,6 +2,12 @@
 
     WorkflowSyncError                    root: the CLI turns any of these into one line + exit 1
     ├── ConfigurationError               bad operator input or settings: fix and rerun
+    │   ├── SecretsError                 (store.secrets) missing or wrong encryption key
+    │   └── CustomerExistsError, CustomerNotFoundError, CustomerBusyError  (store.customers)
+    ├── LeaseLostError                   (store.runs) the attempt no longer holds its run
+    ├── QueueUnavailableError            (queue.app) queue storage unreachable: inline or exit
+    ├── QueueUnavailableAtDispatchError  (sync.dispatch) ... and the inline fallback is off
+    ├── JobTimeoutError                  (sync.job) a customer's sync exceeded the job timeout
     └── ZuoraError                       a Zuora call failed (status, request id, safe message)
         ├── ZuoraRetriableError          worth retrying with backoff
         │   ├── RateLimitedError         429 (retry_after from Retry-After or RateLimit-Reset)

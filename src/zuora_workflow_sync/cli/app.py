@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from zuora_workflow_sync.cli.customers import customers_app
+from zuora_workflow_sync.cli.db import db_app
+from zuora_workflow_sync.cli.keys import keys_app
+from zuora_workflow_sync.cli.reports import reports_app
 from zuora_workflow_sync.cli.simulator import simulator
+from zuora_workflow_sync.cli.worker import worker
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -19,6 +24,11 @@ def _root() -> None:
 
 
 app.command("simulator")(simulator)
+app.add_typer(customers_app, name="customers")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(reports_app)  # status, runs, retry: top-level commands
+app.command("worker")(worker)
 
 
 def main() -> None:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from zuora_workflow_sync.errors import WorkflowSyncError
 from zuora_workflow_sync.monitoring.logs import clean, configure_logging
@@ -53,3 +55,11 @@ def runtime_for_command(prefix: str = "Error: ") -> Iterator[Runtime]:
         settings = settings_for_command()
         with build_runtime(settings) as runtime:
             yield runtime
+
+
+def emit_table(table: Table) -> None:
+    """Print a table on stdout; to a pipe or a file, wide enough not to squeeze its columns."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=200)
+    console.print(table)

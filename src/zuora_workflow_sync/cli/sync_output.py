@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from zuora_workflow_sync.cli.common import emit_table
 from zuora_workflow_sync.domain.models import RecordedRun
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.sync.job import RunOutcome, execute_run
@@ -84,7 +85,4 @@ def print_summary(runtime: Runtime, outcomes: Sequence[RunOutcome]) -> None:
             f"{outcome.duration_seconds:.2f}",
             outcome.error or "",
         )
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # a pipe or a file: do not squeeze the table to 80 columns
-    console.print(table)
+    emit_table(table)

@@ -136,6 +136,12 @@ class CustomerRepository:
         text = None if reason is None else reason[:ERROR_MESSAGE_MAX_LENGTH]
         self._update(customer_id, attention_reason=text)
 
+    def set_client_secret(self, customer_id: int, client_secret_encrypted: str) -> None:
+        """Store new (already encrypted) credentials and clear the attention reason they fix."""
+        self._update(
+            customer_id, client_secret_encrypted=client_secret_encrypted, attention_reason=None
+        )
+
     def remove(self, customer_id: int) -> None:
         """Delete the customer with all its runs, workflows, workflow history and tasks.
 

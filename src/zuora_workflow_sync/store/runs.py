@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -51,6 +51,8 @@ from zuora_workflow_sync.store.tables import CustomerRow, SyncRunRow
 
 # One multi-row INSERT binds ~16 values a row: stay well under SQLite's 32,766 limit.
 _MAX_INSERT_ROWS = 1000
+# Ids bound in one IN list by read queries.
+_MAX_IDS_PER_QUERY = 500
 
 
 class LeaseLostError(WorkflowSyncError):
@@ -260,6 +262,16 @@ class SyncRunLedger:
                 done += conn.execute(statement).rowcount
         return done
 
+    def count_active(self, queues: Sequence[str]) -> int:
+        """How many runs of `queues` are queued or running (what `worker --drain` waits for)."""
+        statement = (
+            select(func.count())
+            .select_from(SyncRunRow)
+            .where(SyncRunRow.queue.in_(list(queues)), SyncRunRow.status.in_((QUEUED, RUNNING)))
+        )
+        with reading(self._engine) as conn:
+            return int(conn.execute(statement).scalar_one())
+
     def active_run_ids(self, customer_ids: Sequence[int]) -> dict[int, int]:
         """The queued-or-running run of each of `customer_ids` that has one: {customer: run}."""
         found: dict[int, int] = {}
@@ -309,6 +321,20 @@ class SyncRunLedger:
     def get(self, run_id: int) -> SyncRun | None:
         found = self._select((SyncRunRow.id == run_id,), SyncRunRow.id, 1)
         return found[0] if found else None
+
+    def latest_runs(self, customer_ids: Sequence[int]) -> dict[int, SyncRun]:
+        """The newest run of each customer of `customer_ids` that has one."""
+        latest: dict[int, SyncRun] = {}
+        for start in range(0, len(customer_ids), _MAX_IDS_PER_QUERY):
+            chunk = customer_ids[start : start + _MAX_IDS_PER_QUERY]
+            newest = (
+                select(func.max(SyncRunRow.id))
+                .where(SyncRunRow.customer_id.in_(chunk))
+                .group_by(SyncRunRow.customer_id)
+            )
+            runs = self._select((SyncRunRow.id.in_(newest),), SyncRunRow.id, len(chunk))
+            latest.update((run.customer_id, run) for run in runs)
+        return latest
 
     def _select(
         self, criteria: Iterable[ColumnElement[bool]], order: Any, limit: int

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow, SyncCounts
@@ -60,6 +60,19 @@ class WorkflowRepository:
         with reading(self._engine) as conn:
             rows = conn.execute(query).all()
         return {row[0]: WorkflowState(row[1], row[2], row[3] is None) for row in rows}
+
+    def count_live(self, customer_ids: Sequence[int]) -> dict[int, int]:
+        """Workflows not tombstoned, per customer of `customer_ids` (absent when none)."""
+        counts: dict[int, int] = {}
+        with reading(self._engine) as conn:
+            for chunk in _chunks(customer_ids):
+                query = (
+                    select(WorkflowRow.customer_id, func.count())
+                    .where(WorkflowRow.customer_id.in_(chunk), WorkflowRow.deleted_at.is_(None))
+                    .group_by(WorkflowRow.customer_id)
+                )
+                counts.update({row[0]: row[1] for row in conn.execute(query)})
+        return counts
 
 
 def apply_sync(

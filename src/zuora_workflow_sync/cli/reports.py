@@ -1,0 +1,346 @@
+"""`workflow-sync status`, `runs` and `retry`: what the operator reads from the ledger, and the
+re-dispatch of failed runs (recorded in the ledger first, then enqueued by id).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
+
+import typer
+
+from zuora_workflow_sync.cli.common import command_errors
+from zuora_workflow_sync.cli.customers import (
+    TABLE_ROW_CAP,
+    AsJson,
+    add_row,
+    customer_pages,
+    echo_json_array,
+    format_time,
+    iso,
+    new_table,
+    print_table,
+    require_customer,
+    take,
+)
+from zuora_workflow_sync.cli.db import RUN_ID_MAX, OneLineCommand, open_runtime, parse_id
+from zuora_workflow_sync.domain.models import (
+    Customer,
+    CustomerStatus,
+    RunRequest,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+)
+from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
+from zuora_workflow_sync.monitoring.logs import clean
+from zuora_workflow_sync.runtime import Runtime, operator_identity
+
+if TYPE_CHECKING:
+    from zuora_workflow_sync.queue.app import JobQueue
+
+reports_app = typer.Typer(help="Status of the customers and their runs; retry failed runs.")
+
+RETRYABLE = (RunStatus.FAILED, RunStatus.ABANDONED)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TABLE_TEXT_WIDTH = 80
+
+
+class _StatusRow(NamedTuple):
+    customer: Customer
+    last_run: SyncRun | None
+    live_workflows: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.customer.id,
+            "name": self.customer.name,
+            "status": self.customer.sync_status.value,
+            "last_synced_at": iso(self.customer.last_synced_at),
+            "last_outcome": None if self.last_run is None else self.last_run.status.value,
+            "last_run_id": None if self.last_run is None else self.last_run.id,
+            "consecutive_failures": self.customer.consecutive_failures,
+            "live_workflows": self.live_workflows,
+            "attention_reason": _redacted(self.customer.attention_reason),
+        }
+
+    def cells(self) -> tuple[object, ...]:
+        customer = self.customer
+        return (
+            customer.id,
+            customer.name,
+            customer.sync_status.value,
+            format_time(customer.last_synced_at),
+            None if self.last_run is None else self.last_run.status.value,
+            customer.consecutive_failures,
+            self.live_workflows,
+            _one_line(customer.attention_reason),
+        )
+
+
+@reports_app.command("status", cls=OneLineCommand)
+def status(as_json: AsJson = False) -> None:
+    """One row per customer: status, last sync and outcome, failures, live workflows, attention.
+
+    --json streams every customer as one JSON array; the table shows the first 1,000.
+    """
+    with open_runtime() as runtime:
+        rows = _status_rows(runtime)
+        if as_json:
+            echo_json_array(row.as_json() for row in rows)
+            return
+        shown, more = take(rows, TABLE_ROW_CAP)
+    table = new_table(
+        *("id", "name", "status", "last synced", "last outcome", "failures", "workflows"),
+        "attention",
+    )
+    for row in shown:
+        add_row(table, *row.cells())
+    print_table(table, more, empty="No customers.")
+
+
+@reports_app.command("runs", cls=OneLineCommand)
+def runs(
+    customer: Annotated[
+        str | None, typer.Option("--customer", metavar="ID", help="Only this customer's runs.")
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only failed and abandoned runs.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many runs.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The newest runs first, with their timing, counts and (redacted) error."""
+    with command_errors():
+        customer_id = None if customer is None else parse_id(customer, "customer")
+    with open_runtime() as runtime:
+        if customer_id is not None:
+            require_customer(runtime, customer_id)
+        found = runtime.ledger.list_runs(customer_id=customer_id, failed_only=failed, limit=limit)
+        names = _customer_names(runtime, {run.customer_id for run in found})
+    if as_json:
+        echo_json_array(_run_json(run, names[run.customer_id]) for run in found)
+        return
+    table = new_table(
+        *("run", "customer", "queue", "trigger", "status", "attempt", "dispatched"),
+        *("started", "finished", "duration", "workflows", "error"),
+    )
+    for run in found:
+        add_row(table, *_run_cells(run, names[run.customer_id]))
+    print_table(table, False, empty="No runs.")
+
+
+@reports_app.command("retry", cls=OneLineCommand)
+def retry(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="RUN_ID", help="A failed or abandoned run to retry.")
+    ] = None,
+    all_failed: Annotated[
+        bool,
+        typer.Option(
+            "--all-failed",
+            help="Retry every active customer whose newest run failed or was abandoned.",
+        ),
+    ] = False,
+    queue: Annotated[
+        str | None,
+        typer.Option(help="With --all-failed: only runs of this queue."),
+    ] = None,
+) -> None:
+    """Re-dispatch failed or abandoned runs: record a new run (trigger "retry") and enqueue it.
+
+    The new run goes to the queue of the run it retries. A customer that already has a queued
+    or running run is reported and skipped, so rerunning this never doubles a sync.
+    """
+    with command_errors():
+        target = _retry_target(run_id, all_failed, queue)
+    with open_runtime() as runtime:
+        if target is not None:
+            _retry_one(runtime, target)
+        else:
+            _retry_all(runtime, queue)
+
+
+def _status_rows(runtime: Runtime) -> Iterator[_StatusRow]:
+    """Customers in id order with their newest run and live workflows, a page at a time."""
+    for page in customer_pages(runtime):
+        ids = [customer.id for customer in page]
+        latest = runtime.ledger.latest_runs(ids)
+        live = runtime.workflows.count_live(ids)
+        for customer in page:
+            yield _StatusRow(customer, latest.get(customer.id), live.get(customer.id, 0))
+
+
+def _customer_names(runtime: Runtime, customer_ids: set[int]) -> dict[int, str]:
+    customers = {customer_id: runtime.customers.get(customer_id) for customer_id in customer_ids}
+    return {key: "?" if found is None else found.name for key, found in customers.items()}
+
+
+def _run_json(run: SyncRun, customer_name: str) -> dict[str, Any]:
+    counts = run.counts
+    return {
+        "id": run.id,
+        "customer_id": run.customer_id,
+        "customer_name": customer_name,
+        "queue": run.queue,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "full_export": run.full_export,
+        "dispatched_at": iso(run.dispatched_at),
+        "dispatched_by": run.dispatched_by,
+        "not_before_at": iso(run.not_before_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_seconds": run.duration_seconds,
+        "counts": {
+            "listed": counts.listed,
+            "created": counts.created,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+            "tombstoned": counts.tombstoned,
+            "api_requests": counts.api_requests,
+        },
+        "error_class": run.error_class,
+        "error_message": _redacted(run.error_message),
+    }
+
+
+def _run_cells(run: SyncRun, customer_name: str) -> tuple[object, ...]:
+    counts = run.counts
+    duration = None if run.duration_seconds is None else f"{run.duration_seconds:.1f}s"
+    workflows = f"{counts.listed} listed +{counts.created} ~{counts.updated} -{counts.tombstoned}"
+    error = ": ".join(part for part in (run.error_class, run.error_message) if part)
+    return (
+        run.id,
+        f"{run.customer_id} {customer_name}",
+        run.queue,
+        run.trigger.value,
+        run.status.value,
+        f"{run.attempt}/{run.max_attempts}",
+        format_time(run.dispatched_at),
+        None if run.started_at is None else format_time(run.started_at),
+        None if run.finished_at is None else format_time(run.finished_at),
+        duration,
+        workflows,
+        _one_line(error or None),
+    )
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else clean(text)
+
+
+def _one_line(text: str | None) -> str | None:
+    """Redacted, on one line, and short enough for a table cell."""
+    if text is None:
+        return None
+    line = clean(text)
+    return line if len(line) <= _TABLE_TEXT_WIDTH else line[: _TABLE_TEXT_WIDTH - 1] + "…"
+
+
+def _retry_target(run_id: str | None, all_failed: bool, queue: str | None) -> int | None:
+    """The run id to retry, or None for --all-failed; ConfigurationError for a bad mix."""
+    if (run_id is None) == (not all_failed):
+        raise ConfigurationError("give either a RUN_ID or --all-failed")
+    if queue is not None and not all_failed:
+        raise ConfigurationError("--queue goes with --all-failed only")
+    if queue is not None and not _QUEUE_NAME.fullmatch(queue):
+        raise ConfigurationError("a queue name is 1-64 letters, digits, '_', '.' or '-'")
+    return None if run_id is None else parse_id(run_id, "run", RUN_ID_MAX)
+
+
+def _retry_one(runtime: Runtime, run_id: int) -> None:
+    run = runtime.ledger.get(run_id)
+    if run is None:
+        raise ConfigurationError(f"no run with id {run_id}")
+    if run.status not in RETRYABLE:
+        raise ConfigurationError(
+            f"run {run_id} is {run.status.value}; only failed or abandoned runs are retried"
+        )
+    customer = require_customer(runtime, run.customer_id)
+    if customer.sync_status is not CustomerStatus.ACTIVE:
+        raise ConfigurationError(
+            f"customer {customer.id} is {customer.sync_status.value}; make it active first: "
+            f"workflow-sync customers set-status {customer.id} active"
+        )
+    with closing(_Queues(runtime.settings.resolved_queue_url)) as queues:
+        _dispatch(runtime, queues.get(run.queue), [(run, customer)])
+
+
+def _retry_all(runtime: Runtime, queue: str | None) -> None:
+    retried = skipped = 0
+    with closing(_Queues(runtime.settings.resolved_queue_url)) as queues:
+        for page in customer_pages(runtime, CustomerStatus.ACTIVE):
+            latest = runtime.ledger.latest_runs([customer.id for customer in page])
+            by_queue: defaultdict[str, list[tuple[SyncRun, Customer]]] = defaultdict(list)
+            for customer in page:
+                run = latest.get(customer.id)
+                if run is not None and run.status in RETRYABLE and queue in (None, run.queue):
+                    by_queue[run.queue].append((run, customer))
+            for name, failed in by_queue.items():
+                done, passed = _dispatch(runtime, queues.get(name), failed)
+                retried, skipped = retried + done, skipped + passed
+    typer.echo(f"Retried {retried} runs; skipped {skipped} customers with an active run")
+
+
+class _Queues:
+    """The job queues one command sends to, each opened and pinged on first use."""
+
+    def __init__(self, queue_url: str) -> None:
+        self._url = queue_url
+        self._opened: dict[str, JobQueue] = {}
+
+    def get(self, name: str) -> JobQueue:
+        if name not in self._opened:
+            # Imported here: only this command of the module needs the queue (and huey).
+            from zuora_workflow_sync.queue.app import open_queue
+
+            self._opened[name] = open_queue(self._url, name)
+            self._opened[name].ping()
+        return self._opened[name]
+
+    def close(self) -> None:
+        for job_queue in self._opened.values():
+            job_queue.close()
+
+
+def _dispatch(
+    runtime: Runtime, job_queue: JobQueue, failed: list[tuple[SyncRun, Customer]]
+) -> tuple[int, int]:
+    """Record a retry run per customer of `failed`, then enqueue each: (retried, skipped)."""
+    old = {customer.id: (run, customer) for run, customer in failed}
+    now = datetime.now(UTC)
+    result = runtime.ledger.record_batch(
+        [RunRequest(run.customer_id, now, run.full_export) for run, _ in failed],
+        queue=job_queue.name,
+        trigger=RunTrigger.RETRY,
+        dispatched_by=operator_identity(),
+        max_attempts=runtime.settings.max_attempts,
+    )
+    for position, recorded in enumerate(result.recorded):
+        try:
+            job_queue.enqueue(recorded.run_id)
+        except WorkflowSyncError as exc:
+            _abandon_unsent(runtime, [unsent.run_id for unsent in result.recorded[position:]], exc)
+        run, customer = old[recorded.customer_id]
+        typer.echo(f"Retried run {run.id} as run {recorded.run_id} for customer: {customer.name}")
+    for customer_id in result.skipped_customer_ids:
+        name = old[customer_id][1].name
+        typer.echo(f"Customer {customer_id} ({name}) already has an active run; skipped")
+    return len(result.recorded), len(result.skipped_customer_ids)
+
+
+def _abandon_unsent(runtime: Runtime, run_ids: list[int], exc: WorkflowSyncError) -> NoReturn:
+    """The queue failed mid-batch: the runs it did not take end abandoned, with the reason,
+    so no customer is left with a queued run no worker will see; a rerun retries them."""
+    runtime.ledger.abandon_undispatched(run_ids, f"queue unavailable: {exc}")
+    raise WorkflowSyncError(
+        f"queue unavailable ({exc}); {len(run_ids)} retry runs not enqueued (recorded as "
+        "abandoned): rerun this command when the queue is back"
+    ) from None

@@ -1,0 +1,142 @@
+"""`workflow-sync worker`: execute the sync runs sent to one or more queues.
+
+Runs until SIGINT/SIGTERM (graceful: running jobs get a grace period), or with `--drain` until
+nothing of its queues is left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+import typer
+
+from zuora_workflow_sync.cli.common import runtime_for_command
+from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
+from zuora_workflow_sync.queue.app import check_queue_name
+from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store.runs import SyncRunLedger
+
+logger = logging.getLogger("zuora_workflow_sync.cli")
+
+
+class _Execute(Protocol):
+    """The signature of `sync.job.execute_run`."""
+
+    def __call__(
+        self,
+        runtime: Runtime,
+        run_id: int,
+        *,
+        worker_id: str,
+        requeue: Callable[[int, float], None],
+    ) -> object: ...
+
+
+@dataclass
+class _RunJobs:
+    """The handler of one queue: execute the run, retries go back onto the same queue."""
+
+    runtime: Runtime
+    execute: _Execute
+    queue: JobQueue | None = None
+
+    def __call__(self, run_id: int) -> None:
+        if self.queue is None:
+            raise RuntimeError("the queue of this handler was never opened")
+        # Thread names are unique per queue (`workflows:Worker-3`): one lease owner per thread.
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+        self.execute(self.runtime, run_id, worker_id=worker_id, requeue=self.queue.enqueue)
+
+
+def worker(
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            metavar="NAME",
+            help="Queue to take jobs from; repeatable (default: ZWS_DEFAULT_QUEUE).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            metavar="N",
+            help="Jobs run at once per queue (default: ZWS_WORKER_CONCURRENCY).",
+        ),
+    ] = None,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            "--drain",
+            help="Exit once the queues are empty, no job runs and the ledger has no queued or "
+            "running run of these queues (a lost job keeps it waiting until re-dispatched).",
+        ),
+    ] = False,
+) -> None:
+    """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
+    with runtime_for_command() as runtime:
+        names = _queue_names(queue, runtime.settings.default_queue)
+        workers = concurrency or runtime.settings.worker_concurrency
+        queues = _open_queues(runtime, names)
+        try:
+            typer.echo(f"Worker started: queues={','.join(names)}, concurrency={workers}")
+            until_idle = _ledger_idle(runtime.ledger, names) if drain else None
+            run_worker(queues, concurrency=workers, until_idle=until_idle)
+        finally:
+            for opened in queues:
+                opened.close()
+    typer.echo("Worker stopped: drained" if drain else "Worker stopped")
+
+
+def _queue_names(given: list[str] | None, default: str) -> list[str]:
+    names = list(dict.fromkeys(given or [default]))
+    for name in names:
+        check_queue_name(name)
+    return names
+
+
+def _open_queues(runtime: Runtime, names: Sequence[str]) -> list[JobQueue]:
+    """Open every queue (a SQLite file that cannot be opened fails the command); a Redis that
+    is down only warns: the worker keeps retrying with backoff rather than crash-looping."""
+    from zuora_workflow_sync.sync.job import execute_run
+
+    queues: list[JobQueue] = []
+    try:
+        for name in names:
+            handler = _RunJobs(runtime, execute_run)
+            handler.queue = open_queue(runtime.settings.resolved_queue_url, name, handler)
+            queues.append(handler.queue)
+            _warn_if_down(handler.queue)
+    except BaseException as exc:
+        for opened in queues:
+            opened.close()
+        if isinstance(exc, QueueUnavailableError):
+            message = f"queue {exc.queue} unavailable ({exc.reason})"
+            raise QueueUnavailableError(message, queue=exc.queue) from exc
+        raise
+    return queues
+
+
+def _warn_if_down(queue: JobQueue) -> None:
+    try:
+        queue.ping()
+    except QueueUnavailableError as exc:
+        logger.warning("queue %s unavailable at start (%s); retrying with backoff", queue.name, exc)
+
+
+def _ledger_idle(ledger: SyncRunLedger, queues: Sequence[str]) -> Callable[[], bool]:
+    """`until_idle` for `--drain`: True when the ledger has no queued or running run of `queues`."""
+    wanted = sorted(set(queues))
+
+    def idle() -> bool:
+        return ledger.count_active(wanted) == 0
+
+    return idle

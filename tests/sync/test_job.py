@@ -53,11 +53,31 @@ def test_first_sync_stores_every_workflow_with_tasks_and_history(
     assert _count(runtime, WorkflowHistoryRow) == len(expected)
     tasks = sum(len(row.document["tasks"]) for row in stored.values())
     assert _count(runtime, WorkflowTaskRow) == tasks
+    _assert_tasks_match_exports(runtime, stored)
     run = runtime.ledger.get(outcome.run_id)
     assert run is not None and run.status is RunStatus.SUCCEEDED
     assert run.counts.api_requests == len(expected) + 1 + 1  # exports + one page + one token
     refreshed = runtime.customers.get(customer.id)
     assert refreshed is not None and refreshed.last_synced_at == run.finished_at
+
+
+def _assert_tasks_match_exports(runtime: Runtime, stored: dict[int, Any]) -> None:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(WorkflowTaskRow)).all()
+    by_workflow: dict[int, dict[int, Any]] = {}
+    for row in rows:
+        by_workflow.setdefault(row.workflow_id, {})[row.zuora_task_id] = row
+    for workflow in stored.values():
+        tasks = by_workflow[workflow.id]
+        for task in workflow.document["tasks"]:
+            row = tasks[task["id"]]
+            assert (row.name, row.action_type, row.object) == (
+                task["name"],
+                task["action_type"],
+                task["object"],
+            )
+            assert row.parameters == task["parameters"]
+            assert row.parent_task_id == task["task_id"]
 
 
 def test_second_sync_exports_nothing_when_nothing_changed(

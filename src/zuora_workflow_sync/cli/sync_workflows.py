@@ -126,6 +126,7 @@ def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
         result = Dispatcher(runtime, run_queue, (QueueUnavailableError,), say=say).dispatch(options)
     finally:
         run_queue.close()
+    _log_dispatch(options, result)
     worker_id = f"inline:{socket.gethostname()}:{os.getpid()}"
     outcomes = InlineRunner(runtime, worker_id, show_progress=options.inline and not as_json).run(
         result.inline
@@ -139,6 +140,23 @@ def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
         typer.echo(f"Sync failed: {len(failed)} of {len(outcomes)} runs failed", err=True)
         return 1
     return 0
+
+
+def _log_dispatch(options: DispatchOptions, result: DispatchResult) -> None:
+    """The specification's "tracks job dispatch success/failure": one line per command."""
+    logger.info(
+        "sync jobs dispatched",
+        extra={
+            "event": "dispatch_finished",
+            "customer_id": options.customer_id,
+            "queue": options.queue,
+            "queued": len(result.queued),
+            "inline": len(result.inline),
+            "skipped_active": len(result.skipped_active),
+            "queue_error": result.queue_error,
+            "dispatched_by": options.dispatched_by,
+        },
+    )
 
 
 def _json_result(

@@ -143,7 +143,7 @@ def claim_statement(run_id: int, worker_id: str, lease_seconds: float) -> Update
 
 
 def queued_rows(chunk: Sequence[RunRequest], common: dict[str, Any]) -> list[dict[str, Any]]:
-    """Values of new queued runs; `dispatched_at` is the database's time."""
+    """Values of new queued runs; `common` carries `dispatched_at`, read from the database."""
     return [
         {
             **common,
@@ -151,7 +151,6 @@ def queued_rows(chunk: Sequence[RunRequest], common: dict[str, Any]) -> list[dic
             "not_before_at": request.not_before_at,
             "full_export": request.full_export,
             "status": QUEUED,
-            "dispatched_at": db_now(),
             "attempt": 0,
             **count_values(SyncCounts()),
         }

@@ -122,13 +122,15 @@ class SyncRunLedger:
     def _insert_runs(
         self, chunk: Sequence[RunRequest], common: dict[str, Any]
     ) -> dict[int, RecordedRun]:
+        # One statement executed with many parameter sets ("insertmanyvalues"): compiled once,
+        # not once per row, so a 100,000-customer dispatch is not bound by SQL compilation.
         with writing(self._engine) as conn:
-            statement = insert_ignoring_conflicts(conn, SyncRunRow).values(
-                queued_rows(chunk, common)
+            dispatched_at = conn.execute(select(db_now())).scalar_one()
+            statement = insert_ignoring_conflicts(conn, SyncRunRow).returning(
+                SyncRunRow.id, SyncRunRow.customer_id, SyncRunRow.not_before_at
             )
-            result = conn.execute(
-                statement.returning(SyncRunRow.id, SyncRunRow.customer_id, SyncRunRow.not_before_at)
-            ).all()
+            rows = queued_rows(chunk, {**common, "dispatched_at": dispatched_at})
+            result = conn.execute(statement, rows).all()
         return {row.customer_id: RecordedRun(row.id, row.customer_id, row[2]) for row in result}
 
     def claim(self, run_id: int, worker_id: str, lease_seconds: float) -> ClaimedRun | None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -33,3 +34,16 @@ def simulator(simulator_session: SimulatorServer) -> SimulatorServer:
 def sim_admin(simulator: SimulatorServer) -> Iterator[SimulatorAdmin]:
     with SimulatorAdmin(simulator.base_url) as admin:
         yield admin
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Commands run in-process install a log handler (a file under ZWS_HOME): close and undo it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = Field(default=None, description="Slack-compatible URL.")
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
     log_json: bool = True
+    log_file: str | None = Field(
+        default=None, description="JSON log file; '-' for stderr (e.g. under systemd)."
+    )
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
@@ -69,6 +72,13 @@ class Settings(BaseSettings):
     @property
     def resolved_queue_url(self) -> str:
         return self.queue_url or f"sqlite:///{self.home / 'queue.sqlite3'}"
+
+    @property
+    def resolved_log_file(self) -> Path | None:
+        """Where logs go: None means stderr."""
+        if self.log_file == "-":
+            return None
+        return Path(self.log_file) if self.log_file else self.home / "zws.log"
 
     @property
     def resolved_key_file(self) -> Path:

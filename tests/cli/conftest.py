@@ -6,7 +6,6 @@ used unless a test sets ZWS_SECRET_KEYS.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -59,16 +58,6 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.setenv("ZWS_HOME", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
     yield Cli(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Commands install a handler on the root logger bound to the runner's stderr: undo it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def assert_refused(result: Result, *fragments: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -42,6 +44,13 @@ class Installation:
             timeout=timeout,
             check=False,
         )
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """Every JSON line the commands logged (to ZWS_HOME/zws.log, the default)."""
+        log = self.home / "zws.log"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
 
     def add_customer(self, tenant: str, name: str) -> Customer:
         credentials = self.admin.credentials(tenant)

@@ -104,6 +104,7 @@ def test_no_secret_reaches_any_output_when_syncing_with_debug_logs(install: Inst
         install.run("sync-workflows", str(customers[0].id), "--force", "--sync", "--json"),
     ]
     captured = "".join(done.stdout + done.stderr for done in outputs)
+    captured += (install.home / "zws.log").read_text(encoding="utf-8")
     assert "Sync summary" in captured and "Workflow View Access" in captured
     secrets = [install.admin.credentials(f"tenant-00{n}").client_secret for n in (1, 2, 3)]
     for secret in [*secrets, install.env["ZWS_SECRET_KEYS"]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +20,11 @@ from zuora_workflow_sync.store.runs import SyncRunLedger
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """ZWS_HOME in tmp_path; the command's root log handler is removed afterwards."""
+    """ZWS_HOME in tmp_path (the root conftest removes the command's log handler afterwards)."""
     for name in ("ZWS_DATABASE_URL", "ZWS_QUEUE_URL", "ZWS_DEFAULT_QUEUE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZWS_HOME", str(tmp_path))
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     yield tmp_path
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -42,9 +42,14 @@ def command_errors(prefix: str = "Error: ") -> Iterator[None]:
 
 
 def settings_for_command() -> Settings:
-    """Load settings and install logging (JSON lines on stderr) for this invocation."""
+    """Load settings and install logging (JSON lines to ZWS_LOG_FILE) for this invocation."""
     settings = load_settings()
-    configure_logging(settings.log_level, json_lines=settings.log_json, stream=sys.stderr)
+    configure_logging(
+        settings.log_level,
+        json_lines=settings.log_json,
+        stream=sys.stderr,
+        path=settings.resolved_log_file,
+    )
     return settings
 
 

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 MASK = "[REDACTED]"
@@ -103,18 +104,32 @@ class JsonFormatter(logging.Formatter):
 
 
 class _ProductHandler(logging.StreamHandler[TextIO]):
-    """The handler `configure_logging` installs, recognisable so a second call replaces it."""
+    """The stream handler `configure_logging` installs (so a second call replaces it)."""
+
+
+class _ProductFileHandler(logging.FileHandler):
+    """The file handler `configure_logging` installs (so a second call replaces it)."""
 
 
 def configure_logging(
-    level: str = "INFO", *, json_lines: bool = True, stream: TextIO | None = None
+    level: str = "INFO",
+    *,
+    json_lines: bool = True,
+    stream: TextIO | None = None,
+    path: Path | None = None,
 ) -> None:
-    """Install one redacting handler on the root logger (idempotent)."""
+    """Install one redacting handler on the root logger: to `path` if given, else a stream."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, _ProductHandler):
-            root.removeHandler(handler)
-    handler = _ProductHandler(stream or sys.stderr)
+    for old in list(root.handlers):
+        if isinstance(old, _ProductHandler | _ProductFileHandler):
+            root.removeHandler(old)
+            old.close()
+    handler: logging.Handler
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _ProductFileHandler(path, encoding="utf-8")
+    else:
+        handler = _ProductHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter()

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=600.0, ge=1, le=86400)
     max_attempts: int = Field(default=3, ge=1, le=20)
     worker_concurrency: int = Field(default=4, ge=1, le=256)
+    worker_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
     export_concurrency: int = Field(default=4, ge=1, le=40)
 
     http_deadline_seconds: float = Field(default=120.0, gt=0, le=600)

@@ -21,6 +21,7 @@ from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queu
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.runs import SyncRunLedger
+from zuora_workflow_sync.sync.job import Shutdown
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -35,6 +36,7 @@ class _Execute(Protocol):
         *,
         worker_id: str,
         requeue: Callable[[int, float], None],
+        shutdown: Shutdown | None = None,
     ) -> object: ...
 
 
@@ -44,6 +46,7 @@ class _RunJobs:
 
     runtime: Runtime
     execute: _Execute
+    shutdown: Shutdown
     queue: JobQueue | None = None
 
     def __call__(self, run_id: int) -> None:
@@ -51,7 +54,13 @@ class _RunJobs:
             raise RuntimeError("the queue of this handler was never opened")
         # Thread names are unique per queue (`workflows:Worker-3`): one lease owner per thread.
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
-        self.execute(self.runtime, run_id, worker_id=worker_id, requeue=self.queue.enqueue)
+        self.execute(
+            self.runtime,
+            run_id,
+            worker_id=worker_id,
+            requeue=self.queue.enqueue,
+            shutdown=self.shutdown,
+        )
 
 
 def worker(
@@ -85,11 +94,20 @@ def worker(
     with runtime_for_command() as runtime:
         names = _queue_names(queue, runtime.settings.default_queue)
         workers = concurrency or runtime.settings.worker_concurrency
-        queues = _open_queues(runtime, names)
+        grace = runtime.settings.worker_grace_seconds
+        # A job gets most of the worker's grace, so it can give its lease back in time.
+        shutdown = Shutdown(threading.Event(), grace_seconds=grace * 0.8)
+        queues = _open_queues(runtime, names, shutdown)
         try:
             typer.echo(f"Worker started: queues={','.join(names)}, concurrency={workers}")
             until_idle = _ledger_idle(runtime.ledger, names) if drain else None
-            run_worker(queues, concurrency=workers, until_idle=until_idle)
+            run_worker(
+                queues,
+                concurrency=workers,
+                until_idle=until_idle,
+                grace_seconds=grace,
+                stop=shutdown.requested,
+            )
         finally:
             for opened in queues:
                 opened.close()
@@ -103,7 +121,7 @@ def _queue_names(given: list[str] | None, default: str) -> list[str]:
     return names
 
 
-def _open_queues(runtime: Runtime, names: Sequence[str]) -> list[JobQueue]:
+def _open_queues(runtime: Runtime, names: Sequence[str], shutdown: Shutdown) -> list[JobQueue]:
     """Open every queue (a SQLite file that cannot be opened fails the command); a Redis that
     is down only warns: the worker keeps retrying with backoff rather than crash-looping."""
     from zuora_workflow_sync.sync.job import execute_run
@@ -111,7 +129,7 @@ def _open_queues(runtime: Runtime, names: Sequence[str]) -> list[JobQueue]:
     queues: list[JobQueue] = []
     try:
         for name in names:
-            handler = _RunJobs(runtime, execute_run)
+            handler = _RunJobs(runtime, execute_run, shutdown)
             handler.queue = open_queue(runtime.settings.resolved_queue_url, name, handler)
             queues.append(handler.queue)
             _warn_if_down(handler.queue)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,6 +42,18 @@ class JobTimeoutError(WorkflowSyncError):
     """The whole sync of a customer took longer than the job timeout."""
 
 
+class JobInterruptedError(WorkflowSyncError):
+    """The worker is shutting down and the sync did not finish within the grace period."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """How a worker's shutdown reaches a running job: its stop flag and the job's grace."""
+
+    requested: threading.Event
+    grace_seconds: float
+
+
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     """What happened to one run, for the caller's summary."""
@@ -52,8 +66,20 @@ class RunOutcome:
     error: str | None = None
 
 
-def execute_run(runtime: Runtime, run_id: int, *, worker_id: str, requeue: Requeue) -> RunOutcome:
-    """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful."""
+def execute_run(
+    runtime: Runtime,
+    run_id: int,
+    *,
+    worker_id: str,
+    requeue: Requeue,
+    shutdown: Shutdown | None = None,
+) -> RunOutcome:
+    """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful.
+
+    When `shutdown` is requested while Zuora is being read, the job gets its grace period to
+    finish; past it, the fetch is cancelled and the lease given back (the run is queued again
+    with the same attempt count, and re-enqueued), so no other worker waits for a lease to expire.
+    """
     claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
     if claimed is None:
         return _not_claimed(runtime, run_id, requeue)
@@ -62,22 +88,27 @@ def execute_run(runtime: Runtime, run_id: int, *, worker_id: str, requeue: Reque
         return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
     started = time.monotonic()
     try:
-        counts = _sync(runtime, claimed, customer)
+        counts = _sync(runtime, claimed, customer, shutdown)
     except LeaseLostError:
         return _lease_lost(claimed, customer, time.monotonic() - started)
+    except JobInterruptedError:
+        return _released(runtime, claimed, customer, requeue, time.monotonic() - started)
     except Exception as exc:  # any failure ends the run as failed, never a crash of the worker
         return _failed(runtime, claimed, customer, exc, time.monotonic() - started)
     return _succeeded(runtime, claimed, customer, counts, time.monotonic() - started)
 
 
-def _sync(runtime: Runtime, claimed: ClaimedRun, customer: Customer) -> SyncCounts:
+def _sync(
+    runtime: Runtime, claimed: ClaimedRun, customer: Customer, shutdown: Shutdown | None
+) -> SyncCounts:
     secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
     SECRETS.register(secret.get_secret_value())
     known = {
         zuora_id: KnownWorkflow(state.active_version, state.zuora_updated_at, state.alive)
         for zuora_id, state in runtime.workflows.incremental_state(customer.id).items()
     }
-    result = asyncio.run(_fetch(runtime, claimed, customer, secret.get_secret_value(), known))
+    fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), known)
+    result = asyncio.run(_interruptible(fetch, shutdown))
     with Session(runtime.engine) as session, session.begin():
         runtime.ledger.fence(session, claimed.run_id, claimed.attempt)
         counts = apply_sync(
@@ -116,6 +147,50 @@ async def _fetch(
         raise JobTimeoutError(
             f"the sync took longer than the job timeout of {settings.job_timeout_seconds:g}s"
         ) from None
+
+
+async def _interruptible(
+    work: Coroutine[Any, Any, FetchResult], shutdown: Shutdown | None
+) -> FetchResult:
+    """Await `work`, unless a shutdown is requested and its grace period runs out first."""
+    if shutdown is None:
+        return await work
+    task = asyncio.create_task(work)
+    watcher = asyncio.create_task(_grace_expired(shutdown))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise JobInterruptedError("the worker shut down before the sync finished")
+    return task.result()
+
+
+async def _grace_expired(shutdown: Shutdown) -> None:
+    while not shutdown.requested.is_set():
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(shutdown.grace_seconds)
+
+
+def _released(
+    runtime: Runtime, claimed: ClaimedRun, customer: Customer, requeue: Requeue, took: float
+) -> RunOutcome:
+    """Give the lease back and put the job on the queue again for another worker."""
+    if runtime.ledger.release(claimed.run_id, claimed.attempt):
+        requeue(claimed.run_id, 0.0)
+        status = "released"
+    else:
+        status = "lease_lost"
+    logger.warning(
+        "run %s attempt %s interrupted by shutdown: lease %s",
+        claimed.run_id,
+        claimed.attempt,
+        "given back" if status == "released" else "already lost",
+        extra={"run_id": claimed.run_id, "customer_id": customer.id, "outcome": status},
+    )
+    return RunOutcome(claimed.run_id, customer.id, status, SyncCounts(), took)
 
 
 def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue) -> RunOutcome:

@@ -15,6 +15,9 @@ from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorConfig, Simul
 
 SIMULATOR_SEED = 20240601
 
+# The `backend` fixture (SQLite, or PostgreSQL + Redis) and its helpers, for every suite.
+pytest_plugins = ["tests.backends"]
+
 
 @pytest.fixture(scope="session")
 def simulator_session() -> Iterator[SimulatorServer]:

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     sync_window_seconds: float = Field(default=3600.0, ge=0, le=30 * 86400)
     stagger_min_seconds: float = Field(default=1.0, ge=0, le=86400)
     stagger_max_seconds: float = Field(default=60.0, ge=0, le=86400)
-    dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+    dispatch_batch_size: int = Field(default=5000, ge=1, le=10_000)
 
     lease_seconds: float = Field(default=900.0, ge=5, le=86400)
     job_timeout_seconds: float = Field(default=600.0, ge=1, le=86400)
@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=256)
     worker_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
     export_concurrency: int = Field(default=4, ge=1, le=40)
+
+    schedule_cron: str = Field(
+        default="0 * * * *",
+        min_length=1,
+        max_length=200,
+        description="Cron expression (5 fields, UTC) of the scheduler's dispatch.",
+    )
+    reaper_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    reaper_batch_size: int = Field(default=500, ge=1, le=10_000)
+    stale_queued_grace_seconds: float = Field(default=300.0, ge=1, le=7 * 86400)
+    scheduler_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     http_deadline_seconds: float = Field(default=120.0, gt=0, le=600)
     http_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -1,4 +1,8 @@
-"""End-to-end fixtures: the real console scripts in subprocesses, on a SQLite home in tmp_path."""
+"""End-to-end fixtures: the real console scripts in subprocesses, on each backend.
+
+The home (logs, key file) is in tmp_path; data and queue are the `backend` fixture's: SQLite files,
+or a PostgreSQL database and a Redis database, selected through ZWS_DATABASE_URL and ZWS_QUEUE_URL.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.backends import Backend
 from zuora_workflow_sync.domain.models import Customer
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings
@@ -31,6 +36,7 @@ class Installation:
     env: dict[str, str]
     runtime: Runtime
     admin: SimulatorAdmin
+    backend: Backend
 
     def run(
         self, command: str, *args: str, stdin: str | None = None, timeout: float = 60.0
@@ -67,7 +73,7 @@ class Installation:
 
 
 @pytest.fixture
-def install(tmp_path: Path, sim_admin: SimulatorAdmin) -> Iterator[Installation]:
+def install(tmp_path: Path, sim_admin: SimulatorAdmin, backend: Backend) -> Iterator[Installation]:
     key = Keyring.generate_key()
     env = {
         key_: value
@@ -82,8 +88,15 @@ def install(tmp_path: Path, sim_admin: SimulatorAdmin) -> Iterator[Installation]
             "ZWS_HTTP_MAX_ATTEMPTS": "2",
             "ZWS_HTTP_BACKOFF_BASE_SECONDS": "0.01",
             "ZWS_HTTP_BACKOFF_CAP_SECONDS": "0.05",
+            **backend.env,
         }
     )
-    settings = Settings(home=tmp_path / "home", secret_keys=SecretStr(key))
+    home = tmp_path / "home"
+    settings = Settings(
+        home=home,
+        secret_keys=SecretStr(key),
+        database_url=backend.database_url,
+        queue_url=backend.queue_url,
+    )
     with build_runtime(settings) as runtime:
-        yield Installation(tmp_path / "home", env, runtime, sim_admin)
+        yield Installation(home, env, runtime, sim_admin, backend)

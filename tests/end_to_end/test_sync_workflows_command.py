@@ -23,7 +23,7 @@ def _set_last_synced(install: Installation, customer_id: int, when: datetime) ->
 
 
 def _scheduled(install: Installation, queue: str = "workflows") -> int:
-    job_queue = open_queue(f"sqlite:///{install.home / 'queue.sqlite3'}", queue)
+    job_queue = open_queue(install.backend.queue_url, queue)
     try:
         return job_queue.scheduled_count() + job_queue.pending_count()
     finally:
@@ -139,7 +139,7 @@ def test_bad_customer_id_fails_with_one_line_and_dispatches_nothing(
 
 def test_queue_unavailable_falls_back_to_inline_sync(install: Installation) -> None:
     customer = install.add_customer("tenant-001", "Acme Corporation")
-    install.env["ZWS_QUEUE_URL"] = "sqlite:////proc/no-such-dir/queue.sqlite3"
+    install.env["ZWS_QUEUE_URL"] = install.backend.unreachable_queue_url
     done = install.run("sync-workflows", str(customer.id))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -155,7 +155,7 @@ def test_queue_unavailable_falls_back_to_inline_sync(install: Installation) -> N
 
 def test_queue_unavailable_fails_when_fallback_is_off(install: Installation) -> None:
     customer = install.add_customer("tenant-001", "Acme Corporation")
-    install.env["ZWS_QUEUE_URL"] = "sqlite:////proc/no-such-dir/queue.sqlite3"
+    install.env["ZWS_QUEUE_URL"] = install.backend.unreachable_queue_url
     done = install.run("sync-workflows", str(customer.id), "--no-fallback")
     assert done.returncode == 1
     assert "Sync failed: queue unavailable" in done.stderr.splitlines()

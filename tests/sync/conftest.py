@@ -1,4 +1,5 @@
-"""Fixtures for sync tests: a runtime on a fresh SQLite file, customers on the simulator."""
+"""Fixtures for sync tests: a runtime on each backend (SQLite, PostgreSQL + Redis), customers on
+the simulator."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.backends import Backend
 from zuora_workflow_sync.domain.models import Customer, RecordedRun, RunRequest, RunTrigger
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings
@@ -33,8 +35,8 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, backend: Backend) -> Settings:
+    return make_settings(tmp_path, **backend.settings_fields)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.backends import Backend
 from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.runtime import build_runtime
 from zuora_workflow_sync.simulator import SimulatorAdmin
@@ -52,9 +53,15 @@ def test_alert_fires_once_at_threshold_and_resolves_after_success(
     sim_admin: SimulatorAdmin,
     webhook: tuple[str, list[dict[str, Any]]],
     add_customer: AddCustomer,
+    backend: Backend,
 ) -> None:
     url, received = webhook
-    settings = make_settings(tmp_path, alert_after_failures=3, alert_webhook_url=SecretStr(url))
+    settings = make_settings(
+        tmp_path,
+        alert_after_failures=3,
+        alert_webhook_url=SecretStr(url),
+        **backend.settings_fields,
+    )
     with build_runtime(settings) as runtime:
         customer = add_customer("tenant-002")
         sim_admin.add_fault("status", tenant="tenant-002", route="list", status=500)

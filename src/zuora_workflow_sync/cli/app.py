@@ -8,6 +8,7 @@ from zuora_workflow_sync.cli.customers import customers_app
 from zuora_workflow_sync.cli.db import db_app
 from zuora_workflow_sync.cli.keys import keys_app
 from zuora_workflow_sync.cli.reports import reports_app
+from zuora_workflow_sync.cli.scheduler import scheduler
 from zuora_workflow_sync.cli.simulator import simulator
 from zuora_workflow_sync.cli.worker import worker
 
@@ -29,6 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(reports_app)  # status, runs, retry: top-level commands
 app.command("worker")(worker)
+app.command("scheduler")(scheduler)
 
 
 def main() -> None:

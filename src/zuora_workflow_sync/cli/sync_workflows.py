@@ -165,9 +165,12 @@ def _json_result(
     return {
         "messages": messages,
         "dispatched": result.dispatched,
-        "queued": [asdict(run) for run in result.queued],
+        # The first runs and customers only (at most SAMPLE_SIZE each), with the counts.
+        "queued": [asdict(run) for run in result.queued.sample],
+        "queued_count": len(result.queued),
         "inline": [asdict(outcome) for outcome in outcomes],
-        "skipped_active_customer_ids": result.skipped_active,
+        "skipped_active_customer_ids": result.skipped_active.sample,
+        "skipped_active_count": len(result.skipped_active),
         "recently_synced": result.recently_synced,
         "queue_error": result.queue_error,
     }

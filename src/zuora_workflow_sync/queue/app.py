@@ -19,6 +19,7 @@ import huey
 from huey.exceptions import ConfigurationError as HueyConfigurationError
 
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
+from zuora_workflow_sync.queue.bulk import JobMessages, write_jobs
 from zuora_workflow_sync.queue.serializer import JsonSerializer
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class JobQueue:
         self._errors = _storage_errors()
         task = _job(backend.name, handler)
         self._task = backend.task(retries=0, name=TASK_NAME)(task)
+        self._messages = JobMessages(backend, self._task)
 
     @property
     def name(self) -> str:
@@ -84,9 +86,20 @@ class JobQueue:
                 self._task(run_id)
 
     def enqueue_many(self, items: Iterable[tuple[int, float]]) -> None:
-        """Enqueue `(run_id, delay_seconds)` pairs in order; stops at the first failure."""
-        for run_id, delay_seconds in items:
-            self.enqueue(run_id, delay_seconds)
+        """Send a job per `(run_id, delay_seconds)`, the whole batch in one storage round trip.
+
+        One SQLite transaction or one Redis MULTI/EXEC (`queue.bulk`: Huey has no bulk enqueue),
+        so a failure means the batch was not sent: QueueUnavailableError. An invalid item raises
+        ValueError before anything is written.
+        """
+        jobs = list(items)
+        for run_id, delay_seconds in jobs:
+            _check_job(run_id, delay_seconds)
+        if not jobs:
+            return
+        immediate, delayed = self._messages.build(jobs)
+        with self.unavailable_as_error():
+            write_jobs(self._huey.storage, immediate, delayed)
 
     def pending_count(self) -> int:
         """Jobs waiting to be taken (delayed jobs not yet moved to the schedule included)."""

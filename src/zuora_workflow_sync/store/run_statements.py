@@ -5,12 +5,29 @@ Builders only: nothing here opens a transaction or executes a statement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, and_, or_, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import (
+    JSON,
+    String,
+    Update,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.dml import ReturningInsert
 
 from zuora_workflow_sync.domain.models import (
     ClaimedRun,
@@ -142,20 +159,75 @@ def claim_statement(run_id: int, worker_id: str, lease_seconds: float) -> Update
     )
 
 
-def queued_rows(chunk: Sequence[RunRequest], common: dict[str, Any]) -> list[dict[str, Any]]:
-    """Values of new queued runs; `common` carries `dispatched_at`, read from the database."""
-    return [
-        {
-            **common,
-            "customer_id": request.customer_id,
-            "not_before_at": request.not_before_at,
-            "full_export": request.full_export,
-            "status": QUEUED,
-            "attempt": 0,
-            **count_values(SyncCounts()),
-        }
-        for request in chunk
+def insert_queued(
+    insert: sqlite.Insert | postgresql.Insert,
+    chunk: Sequence[RunRequest],
+    common: dict[str, Any],
+    dialect: Dialect,
+) -> ReturningInsert[int, int]:
+    """One INSERT ... SELECT of a new queued run per request of `chunk`, RETURNING (id,
+    customer_id) of the rows inserted. `insert` is the dialect's INSERT ... ON CONFLICT DO
+    NOTHING into the runs; `common` carries `dispatched_at`, read from the database.
+
+    The per-run values travel as one JSON document, expanded by the database (`json_each`,
+    `json_array_elements`): the same ~17 bound parameters whatever the batch size, where a
+    multi-row VALUES binds 16 a row (bound by SQLite's 32,766 limit, and parsed by psycopg
+    placeholder by placeholder: ~10 s for 100,000 runs) and executemany costs a statement a row.
+    """
+    rows = _ROW_SOURCES[dialect.name](_per_run_document(chunk, dialect))
+    constant = {**common, "status": QUEUED, "attempt": 0, **count_values(SyncCounts())}
+    values = [
+        *rows,
+        *(literal(value, RUNS.c[name].type) for name, value in constant.items()),
     ]
+    # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT (its parser would read ON as
+    # a join constraint); "WHERE true" is the documented fix.
+    source = select(*values).where(true())
+    return insert.from_select([*_PER_RUN, *constant], source).returning(
+        SyncRunRow.id, SyncRunRow.customer_id
+    )
+
+
+_PER_RUN = ("customer_id", "not_before_at", "full_export")
+
+
+def _per_run_document(chunk: Sequence[RunRequest], dialect: Dialect) -> str:
+    """`[[customer_id, not_before_at, full_export], ...]` as JSON text.
+
+    `not_before_at` goes through the column type for this dialect (aware UTC required): the
+    text SQLite stores, or an ISO 8601 timestamp with its offset, which PostgreSQL reads exactly.
+    """
+    stored = RUNS.c.not_before_at.type.dialect_impl(dialect).bind_processor(dialect)
+    rows: list[list[Any]] = []
+    for request in chunk:
+        moment: Any = request.not_before_at
+        if stored is not None:
+            moment = stored(moment)
+        if isinstance(moment, datetime):
+            moment = moment.isoformat()
+        rows.append([request.customer_id, moment, request.full_export])
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _sqlite_rows(document: str) -> list[ColumnElement[Any]]:
+    each = func.json_each(bindparam(None, document, String())).table_valued("value")
+    return [func.json_extract(each.c.value, f"$[{index}]") for index in range(len(_PER_RUN))]
+
+
+def _postgresql_rows(document: str) -> list[ColumnElement[Any]]:
+    each = func.json_array_elements(cast(bindparam(None, document, String()), JSON)).table_valued(
+        "value"
+    )
+    return [
+        cast(each.c.value.op("->>")(index), RUNS.c[name].type)
+        for index, name in enumerate(_PER_RUN)
+    ]
+
+
+_ROW_SOURCES: dict[str, Callable[[str], list[ColumnElement[Any]]]] = {
+    "sqlite": _sqlite_rows,
+    "postgresql": _postgresql_rows,
+}
 
 
 def count_failure(customer_id: int) -> Update:

@@ -8,7 +8,7 @@ from the database clock only (F20).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -43,7 +43,7 @@ from zuora_workflow_sync.store.run_statements import (
     deduplicate,
     finished_failed_values,
     held_by,
-    queued_rows,
+    insert_queued,
     to_claimed_run,
     to_sync_run,
 )
@@ -51,6 +51,8 @@ from zuora_workflow_sync.store.tables import CustomerRow, SyncRunRow
 
 # One multi-row INSERT binds ~16 values a row: stay well under SQLite's 32,766 limit.
 _MAX_INSERT_ROWS = 1000
+# Runs recorded in one transaction (one INSERT ... SELECT, a few bound parameters).
+_MAX_RECORD_ROWS = 10_000
 # Ids bound in one IN list by read queries.
 _MAX_IDS_PER_QUERY = 500
 
@@ -100,7 +102,7 @@ class SyncRunLedger:
         if max_attempts < 1 or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be at least 1")
         unique, skipped = deduplicate(requests)
-        batch_size = min(batch_size, _MAX_INSERT_ROWS)
+        batch_size = min(batch_size, _MAX_RECORD_ROWS)
         recorded: list[RecordedRun] = []
         common = {
             "queue": queue,
@@ -122,16 +124,28 @@ class SyncRunLedger:
     def _insert_runs(
         self, chunk: Sequence[RunRequest], common: dict[str, Any]
     ) -> dict[int, RecordedRun]:
-        # One statement executed with many parameter sets ("insertmanyvalues"): compiled once,
-        # not once per row, so a 100,000-customer dispatch is not bound by SQL compilation.
+        # One INSERT ... SELECT of the whole chunk, its values in a few bound parameters: no
+        # per-row SQL to compile, bind or parse (see `insert_queued`).
         with writing(self._engine) as conn:
             dispatched_at = conn.execute(select(db_now())).scalar_one()
-            statement = insert_ignoring_conflicts(conn, SyncRunRow).returning(
-                SyncRunRow.id, SyncRunRow.customer_id, SyncRunRow.not_before_at
+            statement = insert_queued(
+                insert_ignoring_conflicts(conn, SyncRunRow),
+                chunk,
+                {**common, "dispatched_at": dispatched_at},
+                conn.dialect,
             )
-            rows = queued_rows(chunk, {**common, "dispatched_at": dispatched_at})
-            result = conn.execute(statement, rows).all()
-        return {row.customer_id: RecordedRun(row.id, row.customer_id, row[2]) for row in result}
+            inserted: dict[int, int] = {
+                customer_id: run_id for run_id, customer_id in conn.execute(statement)
+            }
+        # not_before_at is stored exactly (microseconds, UTC), so the request's value in UTC
+        # is the stored one, without reading it back.
+        return {
+            request.customer_id: RecordedRun(
+                run_id, request.customer_id, request.not_before_at.astimezone(UTC)
+            )
+            for request in chunk
+            if (run_id := inserted.get(request.customer_id)) is not None
+        }
 
     def claim(self, run_id: int, worker_id: str, lease_seconds: float) -> ClaimedRun | None:
         """Take the run: queued and due, or running with an expired lease (a reclaim).
@@ -344,6 +358,65 @@ class SyncRunLedger:
         query = select(RUNS).where(*criteria).order_by(order, SyncRunRow.id).limit(limit)
         with reading(self._engine) as conn:
             return [to_sync_run(row._mapping) for row in conn.execute(query)]
+
+    def requeue_expired(self, run_id: int, attempt: int) -> bool:
+        """Running -> queued (due now) for a run whose lease expired with attempts left (repair).
+
+        Only while `attempt` still holds it and its lease expired on the database clock; the
+        next claim takes it as attempt + 1, and the lost worker, should it wake, is fenced out.
+        """
+        statement = (
+            update(SyncRunRow)
+            .where(
+                held_by(run_id, attempt),
+                SyncRunRow.lease_expires_at < db_now(),
+                SyncRunRow.attempt < SyncRunRow.max_attempts,
+            )
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, not_before_at=db_now())
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def fail_expired(self, run_id: int, attempt: int, reason: str) -> bool:
+        """End as failed a run whose lease expired on its last attempt; count a customer failure.
+
+        Only while `attempt` still holds it and its lease expired on the database clock.
+        """
+        values = finished_failed_values(RunStatus.FAILED, "LeaseExpired", reason, None)
+        statement = (
+            update(SyncRunRow)
+            .where(
+                held_by(run_id, attempt),
+                SyncRunRow.lease_expires_at < db_now(),
+                SyncRunRow.attempt >= SyncRunRow.max_attempts,
+            )
+            .values(**values, finished_at=db_now(), lease_expires_at=None)
+            .returning(SyncRunRow.customer_id)
+        )
+        with writing(self._engine) as conn:
+            customer_id = conn.execute(statement).scalar_one_or_none()
+            if customer_id is not None:
+                conn.execute(count_failure(customer_id))
+        return customer_id is not None
+
+    def touch_stale_queued(self, run_id: int, attempt: int, older_than_seconds: float) -> bool:
+        """Set `not_before_at` to now on a queued run due for over `older_than_seconds`.
+
+        Repair calls it when it re-enqueues the run, so the run counts as stale again only
+        after another grace period. The run stays claimable.
+        """
+        statement = (
+            update(SyncRunRow)
+            .where(
+                SyncRunRow.id == run_id,
+                SyncRunRow.attempt == attempt,
+                SyncRunRow.status == QUEUED,
+                SyncRunRow.not_before_at < db_now(-older_than_seconds),
+            )
+            .values(not_before_at=db_now())
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
 
 
 def _connection(bind: Session | Connection) -> Connection:

@@ -188,3 +188,20 @@ class SyncRunRow(Base):
     error_message: Mapped[str | None] = mapped_column(String(ERROR_MESSAGE_MAX_LENGTH))
     dispatched_by: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     full_export: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LeaseRow(Base):
+    """A named lease (e.g. `scheduler`): one owner at a time, times on the database clock.
+
+    `tick_at` / `tick_finished_at` record the holder's latest cron tick and when its work ended;
+    they outlive handovers, so a new holder never repeats a finished tick.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tick_at: Mapped[datetime | None]
+    tick_finished_at: Mapped[datetime | None]

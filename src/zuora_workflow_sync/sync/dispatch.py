@@ -8,13 +8,15 @@ the specification's, word for word; they go through `say` so the caller decides 
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from zuora_workflow_sync.domain.models import (
     Customer,
@@ -30,6 +32,7 @@ from zuora_workflow_sync.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 class RunQueue(Protocol):
@@ -38,6 +41,8 @@ class RunQueue(Protocol):
     def ping(self) -> None: ...
 
     def enqueue(self, run_id: int, delay_seconds: float = 0.0) -> None: ...
+
+    def enqueue_many(self, items: Iterable[tuple[int, float]]) -> None: ...
 
 
 class UnreachableQueue:
@@ -50,6 +55,9 @@ class UnreachableQueue:
         raise self._error
 
     def enqueue(self, run_id: int, delay_seconds: float = 0.0) -> None:
+        raise self._error
+
+    def enqueue_many(self, items: Iterable[tuple[int, float]]) -> None:
         raise self._error
 
     def close(self) -> None:
@@ -70,13 +78,38 @@ class DispatchOptions:
     dispatched_by: str = "unknown"
 
 
+SAMPLE_SIZE = 100
+
+
+@dataclass
+class Tally(Generic[T]):
+    """How many items were counted (`len`), and the first `SAMPLE_SIZE` of them.
+
+    A dispatch of 100,000 customers must not keep 100,000 objects to report on them.
+    """
+
+    count: int = 0
+    sample: list[T] = field(default_factory=list)
+
+    def add(self, items: Sequence[T]) -> None:
+        self.count += len(items)
+        self.sample.extend(items[: SAMPLE_SIZE - len(self.sample)])
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class DispatchResult:
-    """What dispatch did: runs sent to the queue, runs to execute here, customers skipped."""
+    """What dispatch did: runs sent to the queue, runs to execute here, customers skipped.
 
-    queued: list[RecordedRun] = field(default_factory=list)
+    `queued` and `skipped_active` are tallies (a count and a sample): they do not grow with the
+    fleet. `inline` holds every run this process must execute.
+    """
+
+    queued: Tally[RecordedRun] = field(default_factory=Tally)
     inline: list[RecordedRun] = field(default_factory=list)
-    skipped_active: list[int] = field(default_factory=list)
+    skipped_active: Tally[int] = field(default_factory=Tally)
     recently_synced: bool = False
     queue_error: str | None = None
 
@@ -136,8 +169,9 @@ class Dispatcher:
         due = self._runtime.customers.iter_due(
             self._now, window, force=options.force, batch_size=settings.dispatch_batch_size
         )
-        for batch in _batches(due, settings.dispatch_batch_size):
-            self._send(options, batch, result, stagger=True)
+        with _collector_paused():
+            for batch in _batches(due, settings.dispatch_batch_size):
+                self._send(options, batch, result, stagger=True)
         if result.skipped_active:
             self._say(
                 f"Skipped {len(result.skipped_active)} customers that already have a sync "
@@ -154,23 +188,27 @@ class Dispatcher:
         *,
         stagger: bool,
     ) -> None:
-        """Record one batch, then enqueue it (or keep it for inline execution)."""
+        """Record one batch, then enqueue it in one round trip (or keep it for inline execution).
+
+        A batch the queue refuses was not sent at all: it is abandoned and run inline, or
+        refused (QueueUnavailableAtDispatchError) when fallback is off.
+        """
         here = options.inline or self._queue_is_down(options, result)
         delays = {c.id: self._delay(stagger and not here) for c in customers}
         recorded = self._record(options, customers, delays)
-        result.skipped_active.extend(recorded.skipped_customer_ids)
+        result.skipped_active.add(recorded.skipped_customer_ids)
         if result.queue_error is not None and not options.fallback:
             self._refuse(recorded.recorded, result.queue_error)
         if here:
             result.inline.extend(recorded.recorded)
             return
-        for position, run in enumerate(recorded.recorded):
-            try:
-                self._queue.enqueue(run.run_id, delays[run.customer_id])
-            except self._queue_errors as exc:
-                self._lost_queue(options, recorded.recorded[position:], result, exc)
-                return
-            result.queued.append(run)
+        jobs = [(run.run_id, delays[run.customer_id]) for run in recorded.recorded]
+        try:
+            self._queue.enqueue_many(jobs)
+        except self._queue_errors as exc:
+            self._lost_queue(options, recorded.recorded, result, exc)
+            return
+        result.queued.add(recorded.recorded)
 
     def _record(
         self, options: DispatchOptions, customers: list[DueCustomer], delays: dict[int, float]
@@ -214,7 +252,7 @@ class Dispatcher:
         result: DispatchResult,
         exc: Exception,
     ) -> None:
-        """The queue failed mid-batch: abandon what it did not take, then fall back or fail."""
+        """The queue refused a batch: abandon what it did not take, then fall back or fail."""
         reason = str(exc)
         self._fall_back(options, result, reason)
         if not options.fallback:
@@ -275,6 +313,23 @@ def _require_customer(runtime: Runtime, customer_id: int) -> Customer:
             f"run: workflow-sync customers set-status {customer_id} active"
         )
     return customer
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (reference counting still frees).
+
+    A dispatch allocates ~10 short-lived objects per customer, without reference cycles; the
+    collector's passes over the process's long-lived objects, set off by those allocations,
+    took about a fifth of a 100,000-customer dispatch (timed with and without them).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _batches(items: Iterator[DueCustomer], size: int) -> Iterator[list[DueCustomer]]:

@@ -260,10 +260,10 @@ def sync_in_flight(fleet: Fleet, worker: str = "worker-0") -> tuple[int, subproc
         chunk_bytes=1,
         interval_ms=200,
     )
+    process = fleet.start(worker, "workflow-sync", "worker", "--concurrency", "1")
     dispatched = fleet.run("sync-workflows", str(customer))
     assert dispatched.returncode == 0, dispatched.stderr
     (run,) = fleet.runtime.ledger.list_runs(customer_id=customer)
-    process = fleet.start(worker, "workflow-sync", "worker", "--concurrency", "1")
     wait_until(lambda: fleet.served(SEEDED_TENANT, "export") >= 5, timeout=30, what="five exports")
     time.sleep(0.3)  # well into the drip of the sixth
     assert fleet.run_status(run.id) is RunStatus.RUNNING

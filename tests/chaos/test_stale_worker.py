@@ -106,7 +106,7 @@ def test_stale_commit_is_refused_when_the_worker_wakes_with_a_complete_fetch_on_
     fleet = make_fleet(backend, lease_seconds="5", job_timeout_seconds="4")
     customer = fleet.add_seeded(SEEDED_TENANT)
     count = len(fleet.admin.workflows(SEEDED_TENANT))
-    fleet.admin.add_fault("latency", tenant=SEEDED_TENANT, route="export", delay_ms=250)
+    fleet.admin.add_fault("latency", tenant=SEEDED_TENANT, route="export", delay_ms=400)
     assert fleet.run("sync-workflows", str(customer)).returncode == 0
     (run,) = fleet.runtime.ledger.list_runs(customer_id=customer)
     worker = fleet.start("worker-0", "workflow-sync", "worker", "--concurrency", "1")
@@ -114,6 +114,7 @@ def test_stale_commit_is_refused_when_the_worker_wakes_with_a_complete_fetch_on_
 
     with ExitStack() as stack:
         with sqlite_write_lock(backend.database_url):
+            assert fleet.run_status(run.id) is RunStatus.RUNNING, "finished before the lock"
             wait_until(
                 lambda: fleet.served(SEEDED_TENANT, "export") == count, timeout=10, what="a fetch"
             )

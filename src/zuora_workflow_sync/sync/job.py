@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from zuora_workflow_sync.domain.models import ClaimedRun, Customer, RunStatus, SyncCounts
@@ -93,6 +94,10 @@ def execute_run(
         return _lease_lost(claimed, customer, time.monotonic() - started)
     except JobInterruptedError:
         return _released(runtime, claimed, customer, requeue, time.monotonic() - started)
+    except OperationalError as exc:
+        # The database itself failed (restart, lost connection): the customer did nothing
+        # wrong, so record nothing; the lease expires and the reaper re-queues the run.
+        return _database_failed(claimed, customer, exc, time.monotonic() - started)
     except Exception as exc:  # any failure ends the run as failed, never a crash of the worker
         return _failed(runtime, claimed, customer, exc, time.monotonic() - started)
     return _succeeded(runtime, claimed, customer, counts, time.monotonic() - started)
@@ -234,6 +239,19 @@ def _failed(
         customer.id, customer.name, failures, reason
     )
     return RunOutcome(claimed.run_id, customer.id, "failed", SyncCounts(), took, reason)
+
+
+def _database_failed(
+    claimed: ClaimedRun, customer: Customer, exc: OperationalError, took: float
+) -> RunOutcome:
+    logger.warning(
+        "run %s attempt %s stopped by a database error (%s); the reaper will retry it",
+        claimed.run_id,
+        claimed.attempt,
+        type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+        extra={"run_id": claimed.run_id, "customer_id": customer.id},
+    )
+    return RunOutcome(claimed.run_id, customer.id, "database_error", SyncCounts(), took)
 
 
 def _lease_lost(claimed: ClaimedRun, customer: Customer, took: float) -> RunOutcome:

@@ -11,11 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -28,7 +26,6 @@ from zuora_workflow_sync.store.tables import WorkflowHistoryRow, WorkflowRow, Wo
 
 BIN = Path(sys.executable).parent
 STOP_SECONDS = 15.0
-NEEDS_THE_REAPER = "needs the reaper (`workflow-sync scheduler --once`)"
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
@@ -48,24 +45,6 @@ def wait_until(
             pass
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-@cache
-def reaper_available() -> bool:
-    """Whether this build has `workflow-sync scheduler` (the reaper), asked once per session."""
-    done = subprocess.run(
-        [str(BIN / "workflow-sync"), "scheduler", "--help"],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    return done.returncode == 0
-
-
-def require_reaper() -> None:
-    """Mark the rest of the test an expected failure while the reaper is not there yet."""
-    if not reaper_available():
-        pytest.xfail(NEEDS_THE_REAPER)
 
 
 @dataclass
@@ -163,10 +142,9 @@ class Fleet:
         Reaper passes (`scheduler --once`) would otherwise also dispatch that tick, racing the
         test's own dispatch: the scheduled dispatch is not what these tests are about.
         """
-        if reaper_available():
-            assert self.runtime.customers.list() == [], "call before adding customers"
-            done = self.run("workflow-sync", "scheduler", "--once")
-            assert done.returncode == 0, done.stderr
+        assert self.runtime.customers.list() == [], "call before adding customers"
+        done = self.run("workflow-sync", "scheduler", "--once")
+        assert done.returncode == 0, done.stderr
 
     def add_tenants(self, count: int, workflows: int) -> dict[int, str]:
         """Create `count` simulator tenants and register each as a customer: {customer: tenant}."""
@@ -286,7 +264,6 @@ def settle(fleet: Fleet, *, timeout: float) -> None:
             return
         assert time.monotonic() < deadline, f"runs {waiting} still active after {timeout:g} s"
         if lost:
-            require_reaper()
             fleet.run("workflow-sync", "scheduler", "--once")
         time.sleep(0.2)
 

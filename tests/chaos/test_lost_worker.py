@@ -13,7 +13,6 @@ from .fleet import (
     SEEDED_TENANT,
     SHORT_LEASE,
     FleetFactory,
-    require_reaper,
     settle,
     sync_in_flight,
 )
@@ -33,7 +32,6 @@ def test_killed_worker_run_completes_without_partial_rows_when_the_reaper_reclai
     assert fleet.row_totals() == (0, 0, 0)
     run = fleet.runtime.ledger.get(run_id)
     assert run is not None and (run.status, run.attempt) == (RunStatus.RUNNING, 1)
-    require_reaper()
     fleet.admin.clear_faults()
     rescuer = fleet.start("worker-1", "workflow-sync", "worker", "--concurrency", "1")
     settle(fleet, timeout=60)

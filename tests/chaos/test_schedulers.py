@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .fleet import Fleet, require_reaper, wait_until
+from .fleet import Fleet, wait_until
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 
@@ -22,7 +22,6 @@ def owner_of(output: str) -> str:
 
 
 def test_only_one_scheduler_dispatches_when_two_are_started(fleet: Fleet) -> None:
-    require_reaper()
     tenants = fleet.add_tenants(10, 1)
     names = ["scheduler-a", "scheduler-b"]
     for name in names:

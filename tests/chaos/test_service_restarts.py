@@ -12,16 +12,9 @@ from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.queue import open_queue
 from zuora_workflow_sync.store import migrate
 
-from .fleet import Fleet, FleetFactory, require_reaper, settle, wait_until
+from .fleet import Fleet, FleetFactory, settle, wait_until
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
-
-# Seen intermittently (1 of 10 runs here): the data stays right, but the run is not retried.
-DATABASE_ERROR_FAILS_RUN = (
-    "product bug: a database error in a sync's own transaction (PostgreSQL not yet accepting "
-    "connections) ends the run failed, not retried: sync/job.py execute_run catches it as a "
-    "sync failure when finish_failed then gets through"
-)
 
 
 def create_database(server: PrivatePostgres, name: str) -> str:
@@ -102,8 +95,7 @@ def test_every_run_completes_without_partial_rows_when_postgresql_restarts_durin
         for run in fleet.runs()
         if run.status is RunStatus.FAILED and run.error_class == "OperationalError"
     ]
-    if failed_by_database:
-        pytest.xfail(f"{DATABASE_ERROR_FAILS_RUN} (runs {failed_by_database})")
+    assert failed_by_database == [], "a database error must leave the run to the reaper"
     assert_synced_once_each(fleet, tenants, 4)
 
 
@@ -131,7 +123,6 @@ def test_queued_runs_all_complete_when_redis_restarts_with_its_data_lost(
     private_redis.kill()
     private_redis.start()
     assert waiting_jobs(queue_url) == 0
-    require_reaper()
     settle(fleet, timeout=120)
 
     assert [worker.poll() for worker in workers] == [None, None], "a worker died"

@@ -58,6 +58,38 @@ class Settings(BaseSettings):
     http_backoff_base_seconds: float = Field(default=1.0, ge=0, le=60)
     http_backoff_cap_seconds: float = Field(default=60.0, ge=0, le=3600)
 
+    coordination_url: str | None = Field(
+        default=None,
+        description=(
+            "redis://HOST/DB or sqlite:///PATH shared by every worker: per-tenant pacing and "
+            "the token cache. Default: the queue's Redis, else $ZWS_HOME/coordination.sqlite3."
+        ),
+    )
+    pacing_max_in_flight: int = Field(
+        default=4, ge=1, le=40, description="Requests in flight per customer, all workers."
+    )
+    pacing_quota_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of Zuora's per-tenant API quotas (by tenant type) this product uses.",
+    )
+    retry_base_seconds: float = Field(
+        default=30.0, ge=0, le=3600, description="A failed run's first retry delay (jittered)."
+    )
+    retry_cap_seconds: float = Field(
+        default=1800.0, ge=0, le=86400, description="Longest delay before a run is retried."
+    )
+    circuit_failure_threshold: int = Field(
+        default=3, ge=1, le=1000, description="Consecutive failures that open a circuit."
+    )
+    circuit_cooldown_seconds: float = Field(
+        default=600.0, ge=1, le=7 * 86400, description="First cool-down of an open circuit."
+    )
+    circuit_cooldown_max_seconds: float = Field(
+        default=6 * 3600.0, ge=1, le=30 * 86400, description="Longest cool-down (it doubles)."
+    )
+
     alert_after_failures: int = Field(default=3, ge=1, le=1000)
     alert_webhook_url: SecretStr | None = Field(default=None, description="Slack-compatible URL.")
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
@@ -84,6 +116,15 @@ class Settings(BaseSettings):
     @property
     def resolved_queue_url(self) -> str:
         return self.queue_url or f"sqlite:///{self.home / 'queue.sqlite3'}"
+
+    @property
+    def resolved_coordination_url(self) -> str:
+        """Where workers share pacing and tokens: explicit, else the queue's Redis, else SQLite."""
+        if self.coordination_url:
+            return self.coordination_url
+        if self.resolved_queue_url.startswith(("redis://", "rediss://")):
+            return self.resolved_queue_url
+        return f"sqlite:///{self.home / 'coordination.sqlite3'}"
 
     @property
     def resolved_log_file(self) -> Path | None:

@@ -1,0 +1,90 @@
+"""Opening the coordination store named by `Settings.resolved_coordination_url`.
+
+Redis (`redis://`, `rediss://`) when the queue is on Redis: every host of the fleet sees it.
+Otherwise a SQLite file (`sqlite:///PATH`): the embedded default runs on one machine, and a
+file in WAL mode is shared by all of its processes without a server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.queue.app import redact_url
+
+_SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+_REDIS_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinationTarget:
+    """A parsed coordination URL: its kind and where it points."""
+
+    kind: Literal["redis", "sqlite"]
+    url: str
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (only for kind "sqlite")."""
+        if self.kind != "sqlite":
+            raise ValueError("only a sqlite coordination store has a path")
+        return Path(self.url.split(":///", 1)[1])
+
+    def __repr__(self) -> str:
+        return f"CoordinationTarget({self.kind!r}, {redact_url(self.url)!r})"
+
+
+def parse_coordination_url(url: str) -> CoordinationTarget:
+    """`redis://...`, `rediss://...` or `sqlite:///PATH`; ConfigurationError otherwise."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme in ("redis", "rediss"):
+        return CoordinationTarget("redis", url)
+    if scheme == "sqlite" and url.lower().startswith("sqlite:///"):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            return CoordinationTarget("sqlite", url)
+    raise ConfigurationError(
+        f"invalid coordination URL {redact_url(url)!r}: use redis://HOST[:PORT]/DB, "
+        "rediss://... or sqlite:///PATH to a file every process can open"
+    )
+
+
+def redis_client(target: CoordinationTarget) -> aioredis.Redis:
+    """An asyncio Redis client (bytes in and out) with bounded connect and read times."""
+    if target.kind != "redis":
+        raise ValueError("not a redis coordination store")
+    client: aioredis.Redis = aioredis.Redis.from_url(
+        target.url,
+        socket_timeout=_REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+        decode_responses=False,
+    )
+    return client
+
+
+def connect_sqlite(target: CoordinationTarget) -> sqlite3.Connection:
+    """A connection to the coordination file (created if missing), WAL, autocommit mode.
+
+    Callers take `BEGIN IMMEDIATE` around each read-modify-write, so the file's write lock
+    serializes them across threads and processes.
+    """
+    path = target.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(
+        path,
+        timeout=_SQLITE_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection

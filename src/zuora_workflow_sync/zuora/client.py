@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from zuora_workflow_sync.domain.retry import RetryPolicy
 from zuora_workflow_sync.errors import ConfigurationError, ProtocolError, ZuoraError
 from zuora_workflow_sync.zuora.auth import TenantCredentials, TokenCache, validate_track_id
+from zuora_workflow_sync.zuora.gate import Observation, OpenGate, RequestGate
 from zuora_workflow_sync.zuora.models import (
     AccessToken,
     WorkflowDefinition,
@@ -36,6 +37,7 @@ from zuora_workflow_sync.zuora.ratelimit import (
     RateLimitInfo,
     parse_concurrency,
     parse_rate_limit,
+    retry_after_from,
 )
 from zuora_workflow_sync.zuora.responses import error_for_status, parse_json
 from zuora_workflow_sync.zuora.transport import RawResponse, TransportLimits, exchange
@@ -105,6 +107,7 @@ class ZuoraClient:
     """Calls the Workflow API of one tenant.
 
     Every call is retried per `settings.retry`; a 401 renews the token once and retries once.
+    Each request waits for a slot of `gate` (the tenant's pacing) and reports its response to it.
     `token_requests` and `api_requests` count what this client sent (retries included).
     """
 
@@ -117,6 +120,7 @@ class ZuoraClient:
         settings: ClientSettings | None = None,
         track_id: str | None = None,
         observer: ResponseObserver | None = None,
+        gate: RequestGate | None = None,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -126,6 +130,7 @@ class ZuoraClient:
         self._settings = settings or ClientSettings()
         self._track_id = validate_track_id(track_id)
         self._observer = observer
+        self._gate: RequestGate = gate or OpenGate()
         self._rng = rng or random.Random()
         self._sleep = sleep
         self.token_requests = 0
@@ -229,15 +234,27 @@ class ZuoraClient:
         request = self._http.build_request(
             "GET", self._credentials.base_url + path, params=params, headers=headers
         )
-        self.api_requests += 1
-        raw = await exchange(self._http, request, self._settings.transport)
+        async with self._gate.slot() as slot:
+            self.api_requests += 1
+            raw = await exchange(self._http, request, self._settings.transport)
+            rate_limit = parse_rate_limit(raw.headers)
+            concurrency = parse_concurrency(raw.headers)
+            slot.observe(
+                Observation(
+                    status=raw.status,
+                    rate_limit=rate_limit,
+                    concurrency=concurrency,
+                    retry_after_seconds=retry_after_from(raw.headers),
+                    elapsed_seconds=raw.elapsed_seconds,
+                )
+            )
         meta = ResponseMeta(
             method="GET",
             path=path,
             status=raw.status,
             request_id=raw.request_id,
-            rate_limit=parse_rate_limit(raw.headers),
-            concurrency=parse_concurrency(raw.headers),
+            rate_limit=rate_limit,
+            concurrency=concurrency,
             elapsed_seconds=raw.elapsed_seconds,
         )
         if self._observer is not None:

@@ -1,0 +1,321 @@
+"""How close a fleet's sync comes to the time Zuora's allowed concurrency makes necessary.
+
+Starts the simulator (`workflow-sync simulator`, its own process) with T tenants of W workflows
+each and a fixed latency per request, registers a customer per tenant, starts P
+`workflow-sync worker` processes (C jobs each) and times a full re-export of every customer:
+from the dispatch (no stagger) to the last run succeeded in the ledger. A first, untimed pass
+syncs everyone once, so the timed pass is the steady state of hourly syncs: tokens come from
+the shared token cache (a cold start is bound by the token endpoint's 100 requests per minute
+per IP instead, which the product paces; see the README).
+
+The API-bound floor is what the same requests need at exactly the allowed concurrency: every
+customer's sync is one listing page after another, then its exports `cap` at a time, each
+request taking the simulated latency; the customers' syncs are laid out on the P x C job slots
+(longest first). wall / floor is the figure of merit; the simulator's 429 count must be 0 and
+its per-tenant peak in flight at most `cap`.
+
+    .venv/bin/python benchmarks/sync_throughput.py                   # PostgreSQL + Redis
+    .venv/bin/python benchmarks/sync_throughput.py --configuration sqlite --tenants 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from pydantic import SecretStr
+from sqlalchemy import create_engine, func, select, text
+
+from zuora_workflow_sync.domain.models import RunStatus, RunTrigger
+from zuora_workflow_sync.queue import open_queue
+from zuora_workflow_sync.runtime import build_runtime
+from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.store import migrate
+from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.store.tables import SyncRunRow
+from zuora_workflow_sync.sync.dispatch import Dispatcher, DispatchOptions
+
+BIN = Path(sys.executable).parent
+LINE = re.compile(r"(\S+)  (http://\S+)  client_id=(\S+)  client_secret=(\S+)")
+ADMIN_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BENCH_REDIS = "redis://127.0.0.1:6379/15"
+
+
+@dataclass(frozen=True)
+class Options:
+    configuration: str
+    tenants: int
+    workflows: int
+    latency_ms: float
+    cap: int
+    workers: int
+    concurrency: int
+    repeat: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Pass:
+    wall_seconds: float
+    floor_seconds: float
+    requests: int
+    too_many_requests: int
+    tokens_issued: int
+    peak_in_flight: int
+    failed_runs: int
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_seconds / self.floor_seconds
+
+
+def parse_args() -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configuration", choices=["postgres_redis", "sqlite"])
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--workflows", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--cap", type=int, default=4, help="requests in flight per tenant")
+    parser.add_argument("--workers", type=int, default=3, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=16, help="jobs per worker process")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per pass")
+    args = parser.parse_args()
+    return Options(
+        configuration=args.configuration or "postgres_redis",
+        tenants=args.tenants,
+        workflows=args.workflows,
+        latency_ms=args.latency_ms,
+        cap=args.cap,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        repeat=args.repeat,
+        timeout=args.timeout,
+    )
+
+
+# -- the pieces ----------------------------------------------------------------------------
+
+
+@contextmanager
+def simulator(options: Options) -> Iterator[tuple[str, list[tuple[str, str, str, str]]]]:
+    """The simulator in its own process: its base URL and (tenant, URL, id, secret) lines."""
+    args = ["simulator", "--port", "0", "--tenants", str(options.tenants)]
+    args += ["--workflows", str(options.workflows), "--seed", "7"]
+    args += ["--latency-ms", str(options.latency_ms)]
+    process = subprocess.Popen(
+        [str(BIN / "workflow-sync"), *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        tenants: list[tuple[str, str, str, str]] = []
+        while len(tenants) < options.tenants:
+            line = process.stdout.readline()
+            if not line:
+                raise SystemExit("the simulator exited before listing its tenants")
+            match = LINE.search(line)
+            if match:
+                name, url, client_id, secret = match.groups()
+                tenants.append((name, url, client_id, secret))
+        base_url = tenants[0][1] if tenants else ""
+        yield base_url, tenants
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A fresh home, database and queue for this benchmark: its settings and process env."""
+    with tempfile.TemporaryDirectory(prefix="zws-sync-bench-") as home:
+        values: dict[str, str] = {
+            "ZWS_HOME": home,
+            "ZWS_SECRET_KEYS": Keyring.generate_key(),
+            "ZWS_STAGGER_MIN_SECONDS": "0",
+            "ZWS_STAGGER_MAX_SECONDS": "0",
+            "ZWS_PACING_MAX_IN_FLIGHT": str(options.cap),
+            "ZWS_EXPORT_CONCURRENCY": str(options.cap),
+            "ZWS_WORKER_CONCURRENCY": str(options.concurrency),
+            "ZWS_LOG_LEVEL": "WARNING",
+        }
+        database = None
+        if options.configuration == "postgres_redis":
+            database = f"zws_bench_sync_{uuid.uuid4().hex[:10]}"
+            admin = create_engine(ADMIN_POSTGRES, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{database}"'))
+            values["ZWS_DATABASE_URL"] = ADMIN_POSTGRES.rsplit("/", 1)[0] + "/" + database
+            values["ZWS_QUEUE_URL"] = BENCH_REDIS
+            redis.Redis.from_url(BENCH_REDIS).flushdb()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
+        env.update(values)
+        settings = Settings(
+            **{k.removeprefix("ZWS_").lower(): v for k, v in values.items()}  # type: ignore[arg-type]
+        )
+        try:
+            migrate.upgrade(settings.resolved_database_url)
+            yield settings, env
+        finally:
+            if database is not None:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                admin.dispose()
+                redis.Redis.from_url(BENCH_REDIS).flushdb()
+
+
+@contextmanager
+def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
+    processes = [
+        subprocess.Popen(
+            [str(BIN / "workflow-sync"), "worker", "--concurrency", str(options.concurrency)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(options.workers)
+    ]
+    try:
+        time.sleep(3.0)  # imports and queue connections, before any timing
+        if any(process.poll() is not None for process in processes):
+            raise SystemExit("a worker exited at start; run one by hand to see why")
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def register(settings: Settings, tenants: list[tuple[str, str, str, str]]) -> None:
+    with build_runtime(settings) as runtime:
+        for name, url, client_id, secret in tenants:
+            runtime.customers.add(
+                f"Customer of {name}",
+                zuora_base_url=url,
+                client_id=client_id,
+                client_secret_encrypted=runtime.keyring.encrypt(SecretStr(secret)),
+                entity_id=None,
+            )
+
+
+def sync_everyone(settings: Settings, timeout: float) -> tuple[float, int]:
+    """Dispatch a full re-export of every customer; seconds until the ledger shows all done."""
+    with build_runtime(settings, migrate=False) as runtime:
+        queue = open_queue(settings.resolved_queue_url, settings.default_queue)
+        try:
+            with runtime.engine.connect() as conn:
+                before = conn.execute(
+                    select(func.coalesce(func.max(SyncRunRow.id), 0))
+                ).scalar_one()
+            started = time.monotonic()
+            result = Dispatcher(runtime, queue, (Exception,), say=lambda _: None).dispatch(
+                DispatchOptions(None, force=True, full=True, trigger=RunTrigger.COMMAND)
+            )
+            expected = result.dispatched
+            deadline = started + timeout
+            active = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+            while True:
+                with runtime.engine.connect() as conn:
+                    left = conn.execute(
+                        select(func.count()).where(SyncRunRow.status.in_(active))
+                    ).scalar_one()
+                if left == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{left} of {expected} runs still active after {timeout} s")
+                time.sleep(0.02)
+            took = time.monotonic() - started
+            with runtime.engine.connect() as conn:
+                failed = conn.execute(
+                    select(func.count()).where(
+                        SyncRunRow.id > before, SyncRunRow.status != RunStatus.SUCCEEDED.value
+                    )
+                ).scalar_one()
+            return took, failed
+        finally:
+            queue.close()
+
+
+def floor_seconds(options: Options, chains: list[int]) -> float:
+    """Longest-first layout of per-customer request chains on the fleet's job slots."""
+    slots = [0.0] * (options.workers * options.concurrency)
+    latency = options.latency_ms / 1000.0
+    for rounds in sorted(chains, reverse=True):
+        start = heapq.heappop(slots)
+        heapq.heappush(slots, start + rounds * latency)
+    return max(slots)
+
+
+def chain_rounds(options: Options, tokens: int, pages: int, exports: int) -> int:
+    """Sequential request rounds of one customer's sync at `cap` in flight."""
+    return tokens + pages + math.ceil(exports / options.cap)
+
+
+def measure(options: Options, admin: SimulatorAdmin, settings: Settings) -> Pass:
+    admin.reset_stats()
+    wall, failed = sync_everyone(settings, options.timeout)
+    stats = admin.stats()
+    tenants = stats["tenants"]
+    chains = []
+    for view in tenants.values():
+        pages = sum(view["requests"].get("list", {}).values())
+        exports = sum(view["requests"].get("export", {}).values())
+        chains.append(chain_rounds(options, view["tokens_issued"], pages, exports))
+    return Pass(
+        wall_seconds=wall,
+        floor_seconds=floor_seconds(options, chains),
+        requests=stats["totals"]["requests"],
+        too_many_requests=stats["totals"]["too_many_requests"],
+        tokens_issued=stats["totals"]["tokens_issued"],
+        peak_in_flight=max((view["max_in_flight"] for view in tenants.values()), default=0),
+        failed_runs=failed,
+    )
+
+
+def main() -> None:
+    options = parse_args()
+    print(
+        f"{options.configuration}: {options.tenants} tenants x {options.workflows} workflows, "
+        f"latency {options.latency_ms:g} ms, cap {options.cap} per tenant, "
+        f"{options.workers} workers x {options.concurrency} jobs",
+        flush=True,
+    )
+    with simulator(options) as (base_url, tenants), installation(options) as (settings, env):
+        admin = SimulatorAdmin(base_url)
+        register(settings, tenants)
+        with workers(options, env):
+            warm, failed = sync_everyone(settings, options.timeout)
+            print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
+            passes = [measure(options, admin, settings) for _ in range(options.repeat)]
+    header = "pass  wall s  floor s  ratio  requests  429s  tokens  peak/tenant  failed"
+    print(header)
+    for number, figure in enumerate(passes, 1):
+        print(
+            f"{number:>4}  {figure.wall_seconds:6.2f}  {figure.floor_seconds:7.2f}  "
+            f"{figure.ratio:5.2f}  {figure.requests:8d}  {figure.too_many_requests:4d}  "
+            f"{figure.tokens_issued:6d}  {figure.peak_in_flight:11d}  {figure.failed_runs:6d}"
+        )
+    ratios = [figure.ratio for figure in passes]
+    print(f"ratio: best {min(ratios):.3f}, median {statistics.median(ratios):.3f} (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()

@@ -44,7 +44,7 @@ from zuora_workflow_sync.domain.models import RunStatus, RunTrigger
 from zuora_workflow_sync.queue import open_queue
 from zuora_workflow_sync.runtime import build_runtime
 from zuora_workflow_sync.settings import Settings
-from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.simulator import SimulatorAdmin, TenantCredentials
 from zuora_workflow_sync.store import migrate
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import SyncRunRow
@@ -152,6 +152,8 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
             "ZWS_EXPORT_CONCURRENCY": str(options.cap),
             "ZWS_WORKER_CONCURRENCY": str(options.concurrency),
             "ZWS_LOG_LEVEL": "WARNING",
+            # Tokens are fetched by the untimed warm-up pass: lift the per-IP token budget.
+            "ZWS_PACING_TOKEN_REQUESTS_PER_MINUTE": "100000",
         }
         database = None
         if options.configuration == "postgres_redis":
@@ -180,15 +182,23 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
 
 @contextmanager
 def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
-    processes = [
-        subprocess.Popen(
-            [str(BIN / "workflow-sync"), "worker", "--concurrency", str(options.concurrency)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(options.workers)
-    ]
+    home = Path(env["ZWS_HOME"])
+    processes = []
+    for number in range(options.workers):
+        with open(home / f"worker-{number}.out", "wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "workflow-sync"),
+                        "worker",
+                        "--concurrency",
+                        str(options.concurrency),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     try:
         time.sleep(3.0)  # imports and queue connections, before any timing
         if any(process.poll() is not None for process in processes):
@@ -204,15 +214,34 @@ def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
                 process.kill()
 
 
-def register(settings: Settings, tenants: list[tuple[str, str, str, str]]) -> None:
+@contextmanager
+def diagnosed(home: Path) -> Iterator[None]:
+    """On failure, show the last errors the processes logged (their log is in `home`)."""
+    try:
+        yield
+    except BaseException:
+        lines = []
+        for path in [*sorted(home.glob("*.out")), home / "zws.log"]:
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+                lines += [f"{path.name}: {line[:300]}" for line in text if "rror" in line]
+        print("\n".join(lines[-15:]) or "no error logged", file=sys.stderr)
+        raise
+
+
+def register(settings: Settings, admin: SimulatorAdmin) -> None:
+    """A customer per simulated tenant (multi-entity tenants with their first entity)."""
     with build_runtime(settings) as runtime:
-        for name, url, client_id, secret in tenants:
+        for view in admin.tenants():
+            credentials = TenantCredentials.from_view(view)
             runtime.customers.add(
-                f"Customer of {name}",
-                zuora_base_url=url,
-                client_id=client_id,
-                client_secret_encrypted=runtime.keyring.encrypt(SecretStr(secret)),
-                entity_id=None,
+                f"Customer of {credentials.name}",
+                zuora_base_url=credentials.base_url,
+                client_id=credentials.client_id,
+                client_secret_encrypted=runtime.keyring.encrypt(
+                    SecretStr(credentials.client_secret)
+                ),
+                entity_id=credentials.entity_ids[0] if view["multi_entity"] else None,
             )
 
 
@@ -298,10 +327,11 @@ def main() -> None:
         f"{options.workers} workers x {options.concurrency} jobs",
         flush=True,
     )
-    with simulator(options) as (base_url, tenants), installation(options) as (settings, env):
+    with simulator(options) as (base_url, _tenants), installation(options) as (settings, env):
         admin = SimulatorAdmin(base_url)
-        register(settings, tenants)
-        with workers(options, env):
+        admin.update_settings(token_ip_limit_enabled=False)
+        register(settings, admin)
+        with workers(options, env), diagnosed(settings.home):
             warm, failed = sync_everyone(settings, options.timeout)
             print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
             passes = [measure(options, admin, settings) for _ in range(options.repeat)]

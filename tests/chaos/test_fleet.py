@@ -23,10 +23,17 @@ WORKERS = 4
 def test_every_customer_is_synced_exactly_once_when_four_workers_share_200_customers(
     fleet: Fleet,
 ) -> None:
-    # 200 token requests from one address: lift the simulator's per-IP token limit.
+    # 200 token requests from one address: lift the simulator's per-IP token limit, and the
+    # product's own budget that keeps it well under that limit.
     fleet.admin.update_settings(latency_ms=3, token_ip_limit_enabled=False)
     tenants = fleet.add_tenants(CUSTOMERS, WORKFLOWS)
-    fleet.env.update({"ZWS_STAGGER_MIN_SECONDS": "0", "ZWS_STAGGER_MAX_SECONDS": "2"})
+    fleet.env.update(
+        {
+            "ZWS_STAGGER_MIN_SECONDS": "0",
+            "ZWS_STAGGER_MAX_SECONDS": "2",
+            "ZWS_PACING_TOKEN_REQUESTS_PER_MINUTE": "100000",
+        }
+    )
 
     dispatched = fleet.run("sync-workflows")
     assert dispatched.stdout.splitlines()[-1] == f"Sync jobs dispatched for {CUSTOMERS} customers"

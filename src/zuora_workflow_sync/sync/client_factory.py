@@ -1,15 +1,33 @@
-"""Building a ZuoraClient for one customer from the settings (one HTTP pool per sync)."""
+"""Building a ZuoraClient for one customer from the settings (one HTTP pool per sync).
+
+Its tokens come from the coordination store shared by every worker (one token per customer per
+token lifetime, fleet-wide), and its requests are paced there (the customer's in-flight cap,
+quotas, pauses; the token endpoint's per-IP budget), all opened on the caller's event loop and
+closed with the client.
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pydantic import SecretStr
 
+from zuora_workflow_sync.coordination.connect import parse_coordination_url
+from zuora_workflow_sync.coordination.tokens import shared_tokens
 from zuora_workflow_sync.domain.models import Customer
 from zuora_workflow_sync.domain.retry import RetryPolicy
+from zuora_workflow_sync.pacing import (
+    PacingGate,
+    open_pacer,
+    tenant_key,
+    tenant_limits,
+    token_limits,
+)
 from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.zuora import (
     ClientSettings,
     TenantCredentials,
@@ -18,6 +36,8 @@ from zuora_workflow_sync.zuora import (
     ZuoraClient,
     new_http_client,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def client_settings(settings: Settings) -> ClientSettings:
@@ -38,9 +58,12 @@ def client_settings(settings: Settings) -> ClientSettings:
 
 @asynccontextmanager
 async def tenant_client(
-    settings: Settings, customer: Customer, secret: str, *, track_id: str
+    settings: Settings, customer: Customer, secret: str, *, keyring: Keyring, track_id: str
 ) -> AsyncIterator[ZuoraClient]:
-    """A client for `customer`'s tenant with its own connection pool, closed on exit."""
+    """A client for `customer`'s tenant with its own connection pool, closed on exit.
+
+    `keyring` seals the tokens shared through the coordination store.
+    """
     credentials = TenantCredentials(
         base_url=customer.zuora_base_url,
         client_id=customer.client_id,
@@ -48,13 +71,44 @@ async def tenant_client(
         entity_id=customer.entity_id,
     )
     limits = client_settings(settings)
-    async with new_http_client(
-        limits.transport, max_connections=settings.export_concurrency + 2
-    ) as http:
-        yield ZuoraClient(
-            credentials,
-            http=http,
-            token_cache=TokenCache(),
-            settings=limits,
-            track_id=track_id,
+    coordination = parse_coordination_url(settings.resolved_coordination_url)
+    async with (
+        open_pacer(settings) as pacer,
+        shared_tokens(coordination, keyring) as tokens,
+        new_http_client(limits.transport, max_connections=settings.export_concurrency + 2) as http,
+    ):
+        gate = pacer.gate(
+            tenant_limits(
+                tenant_key(customer.zuora_base_url, customer.client_id),
+                environment=customer.zuora_environment,
+                tenant_type=customer.tenant_type.value if customer.tenant_type else None,
+                max_in_flight=customer.max_in_flight,
+                settings=settings,
+            )
         )
+        token_gate = pacer.gate(
+            token_limits(customer.zuora_base_url, machine=socket.gethostname(), settings=settings)
+        )
+        try:
+            yield ZuoraClient(
+                credentials,
+                http=http,
+                token_cache=TokenCache(shared=tokens),
+                settings=limits,
+                track_id=track_id,
+                gate=gate,
+                token_gate=token_gate,
+            )
+        finally:
+            _log_pacing(customer, gate)
+
+
+def _log_pacing(customer: Customer, gate: PacingGate) -> None:
+    """How much the customer's pacing held its requests back during this sync."""
+    counters = gate.counters.as_dict()
+    logger.info(
+        "pacing of customer %s: %s",
+        customer.id,
+        ", ".join(f"{name} {value:g}" for name, value in counters.items()),
+        extra={"event": "pacing", "customer_id": customer.id, "pacing": counters},
+    )

@@ -107,7 +107,8 @@ class ZuoraClient:
     """Calls the Workflow API of one tenant.
 
     Every call is retried per `settings.retry`; a 401 renews the token once and retries once.
-    Each request waits for a slot of `gate` (the tenant's pacing) and reports its response to it.
+    Each request waits for a slot of `gate` (the tenant's pacing) and reports its response to it;
+    token requests do the same with `token_gate` (the token endpoint's per-IP budget).
     `token_requests` and `api_requests` count what this client sent (retries included).
     """
 
@@ -121,6 +122,7 @@ class ZuoraClient:
         track_id: str | None = None,
         observer: ResponseObserver | None = None,
         gate: RequestGate | None = None,
+        token_gate: RequestGate | None = None,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -131,6 +133,7 @@ class ZuoraClient:
         self._track_id = validate_track_id(track_id)
         self._observer = observer
         self._gate: RequestGate = gate or OpenGate()
+        self._token_gate: RequestGate = token_gate or OpenGate()
         self._rng = rng or random.Random()
         self._sleep = sleep
         self.token_requests = 0
@@ -239,15 +242,7 @@ class ZuoraClient:
             raw = await exchange(self._http, request, self._settings.transport)
             rate_limit = parse_rate_limit(raw.headers)
             concurrency = parse_concurrency(raw.headers)
-            slot.observe(
-                Observation(
-                    status=raw.status,
-                    rate_limit=rate_limit,
-                    concurrency=concurrency,
-                    retry_after_seconds=retry_after_from(raw.headers),
-                    elapsed_seconds=raw.elapsed_seconds,
-                )
-            )
+            slot.observe(_observation(raw, rate_limit, concurrency))
         meta = ResponseMeta(
             method="GET",
             path=path,
@@ -271,8 +266,10 @@ class ZuoraClient:
         request = self._http.build_request(
             "POST", self._credentials.base_url + "/oauth/token", data=form, headers=self._headers()
         )
-        self.token_requests += 1
-        raw = await exchange(self._http, request, self._settings.transport)
+        async with self._token_gate.slot() as slot:
+            self.token_requests += 1
+            raw = await exchange(self._http, request, self._settings.transport)
+            slot.observe(_observation(raw, None, None))
         if raw.status >= 300:
             raise error_for_status(raw.status, raw.headers, raw.body, token_call=True)
         document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
@@ -288,6 +285,18 @@ class ZuoraClient:
         if self._credentials.entity_id:
             headers["Zuora-Entity-Ids"] = self._credentials.entity_id
         return headers
+
+
+def _observation(
+    raw: RawResponse, rate_limit: RateLimitInfo | None, concurrency: ConcurrencyInfo | None
+) -> Observation:
+    return Observation(
+        status=raw.status,
+        rate_limit=rate_limit,
+        concurrency=concurrency,
+        retry_after_seconds=retry_after_from(raw.headers),
+        elapsed_seconds=raw.elapsed_seconds,
+    )
 
 
 def _validate(model: type[M], document: Any, raw: RawResponse) -> M:

@@ -1,0 +1,139 @@
+"""`Pacer`: the gates of one event loop (one sync job) over the coordination store.
+
+Open one per job with `open_pacer(settings)`: it connects to Redis or the SQLite file the
+settings name, and closes the connection on exit. An asyncio Redis client belongs to the loop
+that created it, which is why a pacer is not shared between jobs (each has its own loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
+
+from zuora_workflow_sync.coordination import parse_coordination_url
+from zuora_workflow_sync.pacing.gate import GateTuning, PacingGate, TenantLocal
+from zuora_workflow_sync.pacing.handoff import SlotHandoff
+from zuora_workflow_sync.pacing.limits import TenantLimits
+from zuora_workflow_sync.pacing.redis_store import RedisPacingStore
+from zuora_workflow_sync.pacing.sqlite_store import SqlitePacingStore
+from zuora_workflow_sync.pacing.store import PacingStore, TenantSnapshot
+from zuora_workflow_sync.pacing.waiters import LocalWaiters
+from zuora_workflow_sync.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+QUOTA_WINDOW_SECONDS = (60.0, 3600.0, 86400.0)
+# A slot outlives its request's deadline by this much before another worker may reclaim it.
+SLOT_EXPIRY_MARGIN_SECONDS = 30.0
+# As long as the client's RetryPolicy.max_retry_after_seconds: a longer pause or quota wait
+# goes up to the run's retry instead of holding a worker.
+MAX_WAIT_SECONDS = 300.0
+
+
+class Pacer:
+    """Hands out a `PacingGate` per tenant; gates of one tenant share waiters and parked slots.
+
+    `aclose` (run by `open_pacer` on exit) releases the slots it still holds in the store.
+    """
+
+    def __init__(
+        self,
+        store: PacingStore,
+        tuning: GateTuning,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self._tuning = tuning
+        self._rng = rng or random.Random()
+        self._tenants: dict[str, TenantLocal] = {}
+
+    def gate(self, limits: TenantLimits) -> PacingGate:
+        """A gate for `limits.key` with counters of its own."""
+        local = self._tenants.get(limits.key)
+        if local is None:
+            waiters = LocalWaiters()
+            local = TenantLocal(waiters, SlotHandoff(self.store, waiters))
+            self._tenants[limits.key] = local
+        return PacingGate(self.store, limits, local, self._tuning, self._rng)
+
+    async def snapshot(self, limits: TenantLimits) -> TenantSnapshot:
+        """The tenant's shared state once this pacer's parked slots are released."""
+        local = self._tenants.get(limits.key)
+        if local is not None:
+            await local.handoff.flush()
+        return await self.store.snapshot(limits.key, limits.max_in_flight)
+
+    async def aclose(self) -> None:
+        """Release every parked slot; the store itself is closed by its opener."""
+        for local in self._tenants.values():
+            await local.handoff.flush()
+
+
+def gate_tuning(
+    settings: Settings,
+    *,
+    slot_ttl_seconds: float | None = None,
+    max_wait_seconds: float = MAX_WAIT_SECONDS,
+    window_seconds: tuple[float, float, float] = QUOTA_WINDOW_SECONDS,
+) -> GateTuning:
+    """Slots expire a margin after the HTTP deadline unless `slot_ttl_seconds` says otherwise."""
+    ttl = slot_ttl_seconds or settings.http_deadline_seconds + SLOT_EXPIRY_MARGIN_SECONDS
+    return GateTuning(ttl, max_wait_seconds, window_seconds)
+
+
+async def open_store(settings: Settings) -> PacingStore:
+    """The store of `settings.resolved_coordination_url`: Redis or a SQLite file.
+
+    A Redis that does not answer must not stop syncs (the inline fallback runs exactly when the
+    Redis queue is down): pacing then uses this machine's SQLite file, with a warning, so caps
+    still hold across this machine's processes.
+    """
+    target = parse_coordination_url(settings.resolved_coordination_url)
+    if target.kind == "sqlite":
+        return await SqlitePacingStore.open(target)
+    store = RedisPacingStore.open(target)
+    try:
+        await store.ping()
+    except (RedisError, OSError) as exc:
+        await store.aclose()
+        logger.warning(
+            "coordination store %r unreachable (%s); pacing with this machine's file store",
+            target,
+            type(exc).__name__,
+            extra={"event": "coordination_unreachable"},
+        )
+        local = parse_coordination_url(f"sqlite:///{settings.home / 'coordination.sqlite3'}")
+        return await SqlitePacingStore.open(local)
+    return store
+
+
+@asynccontextmanager
+async def open_pacer(
+    settings: Settings,
+    *,
+    slot_ttl_seconds: float | None = None,
+    max_wait_seconds: float = MAX_WAIT_SECONDS,
+    window_seconds: tuple[float, float, float] = QUOTA_WINDOW_SECONDS,
+    rng: random.Random | None = None,
+) -> AsyncIterator[Pacer]:
+    """A pacer on the coordination store for the running event loop, closed on exit."""
+    tuning = gate_tuning(
+        settings,
+        slot_ttl_seconds=slot_ttl_seconds,
+        max_wait_seconds=max_wait_seconds,
+        window_seconds=window_seconds,
+    )
+    store = await open_store(settings)
+    try:
+        pacer = Pacer(store, tuning, rng=rng)
+        try:
+            yield pacer
+        finally:
+            await pacer.aclose()
+    finally:
+        await store.aclose()

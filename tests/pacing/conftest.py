@@ -1,0 +1,111 @@
+"""Fixtures for the pacing suite: `settings` points the coordination store at a SQLite file in
+tmp_path or at Redis database 11 (flushed before and after), one parametrized run per backend.
+
+Redis unreachable: the Redis cases skip with the reason, or fail when REQUIRE_SERVICES=1.
+Also the helpers the suite shares: canned observations, `observe`, `timed`, `Peak`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.backends import machine_lock, service_missing
+from zuora_workflow_sync.pacing import PacingGate, TenantLimits
+from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.zuora.gate import Observation
+from zuora_workflow_sync.zuora.ratelimit import ConcurrencyInfo, RateLimitInfo
+
+PACING_REDIS_URL = os.environ.get("ZWS_TEST_PACING_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+@pytest.fixture
+def pacing_redis_url() -> Iterator[str]:
+    """Redis database 11, reserved for this suite, empty before and after each test."""
+    client = redis.Redis.from_url(PACING_REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as error:
+        client.close()
+        service_missing(f"Redis unreachable at {PACING_REDIS_URL} ({type(error).__name__})")
+    try:
+        with machine_lock(PACING_REDIS_URL):
+            client.flushdb()
+            try:
+                yield PACING_REDIS_URL
+            finally:
+                client.flushdb()
+    finally:
+        client.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def coordination_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The coordination store of one test: a SQLite file, or Redis database 11."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coordination.sqlite3'}"
+    url: str = request.getfixturevalue("pacing_redis_url")
+    return url
+
+
+@pytest.fixture
+def settings(coordination_url: str, tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path, coordination_url=coordination_url, http_deadline_seconds=10)
+
+
+def limits(
+    key: str = "customer:1",
+    *,
+    max_in_flight: int = 4,
+    per_minute: int = 10_000,
+    per_hour: int = 100_000,
+    per_day: int = 1_000_000,
+) -> TenantLimits:
+    """Test limits: generous quotas unless a test says otherwise."""
+    return TenantLimits(key, max_in_flight, per_minute, per_hour, per_day)
+
+
+HEALTHY = Observation(200, RateLimitInfo(1000, 900, 30.0), None, None, 0.01)
+LOW_RATE = Observation(200, RateLimitInfo(1000, 50, 30.0), None, None, 0.01)
+LOW_CONCURRENCY = Observation(200, None, ConcurrencyInfo("Default", 40, 2), None, 0.01)
+
+
+def too_many(retry_after: float | None) -> Observation:
+    return Observation(429, RateLimitInfo(1000, 0, retry_after), None, retry_after, 0.01)
+
+
+class Peak:
+    """Counts requests inside their slot, and the most at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    async def hold(self, gate: PacingGate, seconds: float) -> None:
+        async with gate.slot():
+            self.now += 1
+            self.most = max(self.most, self.now)
+            await asyncio.sleep(seconds)
+            self.now -= 1
+
+
+async def observe(gate: PacingGate, observation: Observation) -> None:
+    async with gate.slot() as slot:
+        slot.observe(observation)
+
+
+async def timed(call: Callable[[], Awaitable[None]]) -> float:
+    started = time.monotonic()
+    await call()
+    return time.monotonic() - started

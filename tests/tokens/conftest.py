@@ -1,0 +1,99 @@
+"""Fixtures for the shared token store: a keyring, and a coordination target on each backend.
+
+SQLite: a file in tmp_path. Redis: database 10 of `ZWS_TEST_TOKENS_REDIS_URL`, reserved for these
+tests, flushed before and after each (sessions on one machine take turns through a lock file); it
+skips when Redis is unreachable, or fails with REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.backends import machine_lock, service_missing
+from zuora_workflow_sync.coordination.connect import CoordinationTarget, parse_coordination_url
+from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.store.secrets import Keyring
+
+TOKENS_REDIS_URL = os.environ.get("ZWS_TEST_TOKENS_REDIS_URL", "redis://127.0.0.1:6379/10")
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return Keyring([Keyring.generate_key()])
+
+
+@pytest.fixture
+def tokens_redis_url() -> Iterator[str]:
+    """Redis database 10, empty before and after the test, for this session alone."""
+    client = redis.Redis.from_url(TOKENS_REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as error:
+        client.close()
+        service_missing(f"Redis unreachable at {TOKENS_REDIS_URL} ({type(error).__name__})")
+    try:
+        with machine_lock(TOKENS_REDIS_URL):
+            client.flushdb()
+            try:
+                yield TOKENS_REDIS_URL
+            finally:
+                client.flushdb()
+    finally:
+        client.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> CoordinationTarget:
+    """The coordination store on each backend in turn."""
+    if request.param == "sqlite":
+        return parse_coordination_url(f"sqlite:///{tmp_path / 'coordination.sqlite3'}")
+    url: str = request.getfixturevalue("tokens_redis_url")
+    return parse_coordination_url(url)
+
+
+def raw_contents(target: CoordinationTarget) -> list[str]:
+    """Every key name and value the store holds, as text, exactly as at rest."""
+    if target.kind == "redis":
+        client = redis.Redis.from_url(target.url)
+        try:
+            found: list[str] = []
+            for name in client.scan_iter():
+                found.extend((_text(name), _text(client.get(name))))
+            return found
+        finally:
+            client.close()
+    if not target.path.exists():
+        return []
+    connection = sqlite3.connect(target.path)
+    try:
+        rows = [
+            *connection.execute("SELECT * FROM token_cache"),
+            *connection.execute("SELECT * FROM token_locks"),
+        ]
+    finally:
+        connection.close()
+    return [str(cell) for row in rows for cell in row]
+
+
+def _text(raw: object) -> str:
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+
+
+@pytest.fixture
+def sim(sim_admin: SimulatorAdmin) -> Iterator[SimulatorAdmin]:
+    """`sim_admin`, and the session-wide simulator put back to its start-up state afterwards."""
+    try:
+        yield sim_admin
+    finally:
+        sim_admin.reset()

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         le=1,
         description="Share of Zuora's per-tenant API quotas (by tenant type) this product uses.",
     )
+    pacing_token_requests_per_minute: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Token requests per minute per Zuora host from one machine (Zuora: 100/IP).",
+    )
     retry_base_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="A failed run's first retry delay (jittered)."
     )
@@ -90,7 +96,6 @@ class Settings(BaseSettings):
         default=6 * 3600.0, ge=1, le=30 * 86400, description="Longest cool-down (it doubles)."
     )
 
-    alert_after_failures: int = Field(default=3, ge=1, le=1000)
     alert_webhook_url: SecretStr | None = Field(default=None, description="Slack-compatible URL.")
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
     log_json: bool = True

@@ -31,6 +31,7 @@ STATUS_KEYS = {
     "consecutive_failures",
     "live_workflows",
     "attention_reason",
+    "circuit",
 }
 RUN_KEYS = {
     "id",
@@ -114,6 +115,7 @@ def test_status_shows_every_customer_when_runs_and_workflows_exist(
     assert (globex["last_outcome"], globex["last_run_id"]) == ("failed", failed)
     assert globex["consecutive_failures"] == 2
     assert globex["attention_reason"] == "credentials rejected by Zuora"
+    assert acme["circuit"] == globex["circuit"] == "closed"
     assert (initech["last_outcome"], initech["live_workflows"]) == (None, 0)
     assert table.exit_code == 0 and "credentials rejected by Zuora" in table.stdout
     assert "succeeded" in table.stdout and "initech" in table.stdout

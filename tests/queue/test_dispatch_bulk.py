@@ -114,10 +114,14 @@ def test_refused_batch_is_abandoned_and_run_inline_when_the_bulk_call_fails(
     assert "Queue unavailable (database or disk is full); running sync inline" in said
     refused = {run_id for run_id, _ in queue.batches[1]}
     abandoned = [run for run in runtime.ledger.list_runs() if run.status is RunStatus.ABANDONED]
-    assert {run.id for run in abandoned} == refused
+    # The third batch was recorded while the queue was refusing the second: it never reached
+    # the queue either, so it is abandoned with the same reason and run inline.
+    assert refused < {run.id for run in abandoned}
+    assert {run.customer_id for run in abandoned if run.id not in refused} == {CUSTOMERS}
     reason = "queue unavailable: database or disk is full"
     assert all(run.error_message == reason for run in abandoned)
-    assert _statuses(runtime) == {RunStatus.QUEUED: CUSTOMERS, RunStatus.ABANDONED: BATCH}
+    assert _statuses(runtime) == {RunStatus.QUEUED: CUSTOMERS, RunStatus.ABANDONED: BATCH + 1}
+    assert {run.customer_id for run in result.inline} == set(range(BATCH + 1, CUSTOMERS + 1))
     assert job_queue.scheduled_count() == BATCH
 
 
@@ -130,7 +134,9 @@ def test_refused_batch_is_abandoned_and_dispatch_fails_when_fallback_is_off(
     with pytest.raises(QueueUnavailableAtDispatchError):
         dispatcher.dispatch(DispatchOptions(customer_id=None, fallback=False))
 
-    assert _statuses(runtime) == {RunStatus.ABANDONED: BATCH}
+    # The refused batch and the one recorded meanwhile; nothing after that is recorded.
+    assert _statuses(runtime) == {RunStatus.ABANDONED: 2 * BATCH}
+    assert len(queue.batches) == 1
     assert job_queue.scheduled_count() == 0
 
 

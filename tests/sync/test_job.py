@@ -15,7 +15,7 @@ from zuora_workflow_sync.store.tables import (
     WorkflowTaskRow,
 )
 
-from .conftest import AddCustomer, sync_now
+from .conftest import AddCustomer, record_run, sync_now
 
 TENANT = "tenant-001"
 
@@ -128,24 +128,31 @@ def test_changes_in_zuora_are_detected_and_kept_in_history(
     assert _count(runtime, WorkflowHistoryRow) == history_before + 3
 
 
-def test_listing_failure_fails_run_and_tombstones_nothing(
+def test_listing_failure_fails_attempt_and_tombstones_nothing(
     runtime: Runtime, add_customer: AddCustomer, sim_admin: SimulatorAdmin
 ) -> None:
+    from zuora_workflow_sync.sync.job import execute_run
+
     sim_admin.set_workflow_count(TENANT, 500)
     customer = add_customer(TENANT)
     assert sync_now(runtime, customer.id).status == "succeeded"
     sim_admin.delete_workflow(TENANT, sim_admin.workflows(TENANT)[0]["id"])
     sim_admin.add_fault("status", tenant=TENANT, route="list", page=7, status=500)
+    run_id = record_run(runtime, customer.id).run_id
+    requeued: list[tuple[int, float]] = []
 
-    outcome = sync_now(runtime, customer.id)
+    outcome = execute_run(
+        runtime, run_id, worker_id="w", requeue=lambda r, d: requeued.append((r, d))
+    )
 
-    assert outcome.status == "failed"
+    # A 5xx is retriable: the attempt failed, the run is queued again with its error.
+    assert outcome.status == "retrying" and [r for r, _ in requeued] == [run_id]
     assert outcome.error is not None and "500" in outcome.error
     assert all(row.deleted_at is None for row in _workflows(runtime, customer.id).values())
     after = runtime.customers.get(customer.id)
-    assert after is not None and after.consecutive_failures == 1
-    run = runtime.ledger.get(outcome.run_id)
-    assert run is not None and run.status is RunStatus.FAILED
+    assert after is not None and after.consecutive_failures == 0
+    run = runtime.ledger.get(run_id)
+    assert run is not None and run.status is RunStatus.QUEUED and run.attempt == 1
     assert run.error_class == "ServerError"
 
 

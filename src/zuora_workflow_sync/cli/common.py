@@ -1,4 +1,5 @@
-"""What every command shares: settings and runtime for one invocation, and one-line errors.
+"""What every command shares: settings and runtime for one invocation, one-line errors, and
+the output of tables and JSON.
 
 A `WorkflowSyncError` becomes one line on stderr and exit code 1; a traceback only with
 `ZWS_VERBOSE=1`. Nothing is written when a command fails before its first write.
@@ -6,15 +7,20 @@ A `WorkflowSyncError` becomes one line on stderr and exit code 1; a traceback on
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from zuora_workflow_sync.errors import WorkflowSyncError
 from zuora_workflow_sync.monitoring.logs import clean, configure_logging
@@ -22,6 +28,11 @@ from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings, load_settings
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
+
+T = TypeVar("T")
+
+TABLE_ROW_CAP = 1000
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def fail(message: str, *, prefix: str = "Error: ", code: int = 1) -> typer.Exit:
@@ -68,3 +79,49 @@ def emit_table(table: Table) -> None:
     if not console.is_terminal:
         console = Console(highlight=False, soft_wrap=False, width=200)
     console.print(table)
+
+
+def echo_json_array(items: Iterable[Mapping[str, Any]]) -> None:
+    """Write a JSON array one element at a time, so memory stays flat for any length."""
+    typer.echo("[", nl=False)
+    for index, item in enumerate(items):
+        separator = ",\n  " if index else "\n  "
+        typer.echo(separator + json.dumps(item, ensure_ascii=False), nl=False)
+    typer.echo("\n]")
+
+
+def take(items: Iterable[T], count: int) -> tuple[list[T], bool]:
+    """The first `count` items, and whether there were more."""
+    iterator = iter(items)
+    first = list(itertools.islice(iterator, count))
+    return first, next(iterator, None) is not None
+
+
+def new_table(*headers: str) -> Table:
+    table = Table(header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def add_row(table: Table, *cells: object) -> None:
+    """Cells as plain text on one line: "[red]x" is not markup, CR/LF and ESC are folded."""
+    table.add_row(*(Text("-" if cell is None else clean(str(cell))) for cell in cells))
+
+
+def print_table(table: Table, truncated: bool, *, empty: str) -> None:
+    """Print `table` (or the `empty` line when it has no rows), noting a truncation."""
+    if table.row_count == 0:
+        typer.echo(empty)
+        return
+    emit_table(table)
+    if truncated:
+        typer.echo(f"Only the first {TABLE_ROW_CAP:,} rows are shown; use --json for all.")
+
+
+def format_time(moment: datetime | None) -> str:
+    return "never" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

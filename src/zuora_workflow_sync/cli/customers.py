@@ -1,24 +1,34 @@
-"""`workflow-sync customers`: add, list, show, pause, remove and re-key the customers we sync.
+"""`workflow-sync customers`: add, list, show, pause, remove, re-key and reset the customers we
+sync, and set their pacing.
 
 A client secret is stored only as a Fernet token (read as `keys.read_client_secret` says); no
-command prints it.
+command prints it. What the operator types is validated in `customer_input`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from zuora_workflow_sync.cli.common import command_errors, emit_table, fail
+from zuora_workflow_sync.cli.common import (
+    TABLE_ROW_CAP,
+    AsJson,
+    add_row,
+    command_errors,
+    echo_json_array,
+    fail,
+    format_time,
+    iso,
+    new_table,
+    print_table,
+    take,
+)
+from zuora_workflow_sync.cli.customer_input import new_customer, pacing, parse_status
 from zuora_workflow_sync.cli.db import OneLineCommand, open_runtime, parse_id
 from zuora_workflow_sync.cli.keys import (
     SecretEnv,
@@ -29,36 +39,36 @@ from zuora_workflow_sync.cli.keys import (
 )
 from zuora_workflow_sync.domain.models import Customer, CustomerStatus
 from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.monitoring.logs import clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.customers import CustomerNotFoundError
 from zuora_workflow_sync.store.secrets import Keyring
-from zuora_workflow_sync.store.tables import NAME_MAX_LENGTH
-from zuora_workflow_sync.zuora.environments import ALIASES, resolve_base_url
 
-T = TypeVar("T")
-
-TABLE_ROW_CAP = 1000
 _PAGE_SIZE = 500
-_CLIENT_ID_MAX_LENGTH = 200  # the column's width; Zuora's client ids have 36 characters
-_ENTITY_ID = re.compile(r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.I)
 
 customers_app = typer.Typer(
-    no_args_is_help=True, help="Add, list, show, pause, remove and re-key the customers we sync."
+    no_args_is_help=True,
+    help="Add, list, show, pause, remove, re-key and reset the customers we sync.",
 )
 
 CustomerId = Annotated[str, typer.Argument(metavar="ID", help="The customer's id.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@dataclass(frozen=True, slots=True)
-class _NewCustomer:
-    name: str
-    base_url: str
-    environment: str | None
-    client_id: str
-    entity_id: str | None
-    customer_id: int | None
+MaxInFlight = Annotated[
+    str | None,
+    typer.Option(
+        "--max-in-flight",
+        metavar="N",
+        help="Requests in flight for this customer, all workers together (1-40; 'default').",
+    ),
+]
+TenantTypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant-type",
+        metavar="TYPE",
+        help="production, developer_sandbox or api_sandbox (Zuora's quotas; 'default').",
+    ),
+]
 
 
 @customers_app.command("add", cls=OneLineCommand)
@@ -81,13 +91,16 @@ def add(
     customer_id: Annotated[
         str | None, typer.Option("--id", help="Explicit id (a positive integer); default: next.")
     ] = None,
+    max_in_flight: MaxInFlight = None,
+    tenant_type: TenantTypeOption = None,
     secret_stdin: SecretStdin = False,
     secret_env: SecretEnv = None,
     secret_file: SecretFile = None,
 ) -> None:
     """Add a customer; its client secret is stored encrypted, never taken as an argument."""
     with command_errors():
-        new = _new_customer(name, environment, base_url, client_id, entity_id, customer_id)
+        new = new_customer(name, environment, base_url, client_id, entity_id, customer_id)
+        limits = pacing(max_in_flight, tenant_type)
         secret = read_client_secret(secret_stdin, secret_env, secret_file)
     with open_runtime() as runtime:
         keyring = _keyring_for_new_secret(runtime)
@@ -99,6 +112,8 @@ def add(
             client_secret_encrypted=keyring.encrypt(secret),
             entity_id=new.entity_id,
             customer_id=new.customer_id,
+            max_in_flight=limits.max_in_flight,
+            tenant_type=limits.tenant_type,
         )
     typer.echo(f"Customer {customer.id} added: {customer.name} ({customer.zuora_base_url})")
 
@@ -118,13 +133,16 @@ def list_customers(
         if as_json:
             echo_json_array(customer_json(customer) for customer in customers)
             return
-        table = new_table("id", "name", "status", "tenant", "client id", "last synced")
+        table = new_table("id", "name", "status", "tenant", "client id", "last synced", "circuit")
         shown, more = take(customers, TABLE_ROW_CAP)
+    now = datetime.now(UTC)
     for customer in shown:
         tenant = customer.zuora_environment or customer.zuora_base_url
         status_text = customer.sync_status.value
         when = format_time(customer.last_synced_at)
-        add_row(table, customer.id, customer.name, status_text, tenant, customer.client_id, when)
+        circuit = customer.circuit.describe(now)
+        cells = (customer.id, customer.name, status_text, tenant, customer.client_id, when)
+        add_row(table, *cells, circuit)
     print_table(table, more, empty="No customers.")
 
 
@@ -158,6 +176,49 @@ def set_status(
     typer.echo(f"Customer {wanted_id} is now {wanted.value}")
 
 
+@customers_app.command("set-pacing", cls=OneLineCommand)
+def set_pacing(
+    customer_id: CustomerId, max_in_flight: MaxInFlight = None, tenant_type: TenantTypeOption = None
+) -> None:
+    """Set a customer's requests in flight and tenant type ('default' for the defaults)."""
+    with command_errors():
+        wanted = parse_id(customer_id, "customer")
+        if max_in_flight is None and tenant_type is None:
+            raise ConfigurationError("give --max-in-flight, --tenant-type or both")
+        limits = pacing(max_in_flight, tenant_type)
+    with open_runtime() as runtime:
+        customer = require_customer(runtime, wanted)
+        runtime.customers.set_pacing(
+            customer.id,
+            max_in_flight=(
+                limits.max_in_flight if max_in_flight is not None else customer.max_in_flight
+            ),
+            tenant_type=limits.tenant_type if tenant_type is not None else customer.tenant_type,
+        )
+        updated = require_customer(runtime, customer.id)
+    in_flight = updated.max_in_flight or "default"
+    kind = "default" if updated.tenant_type is None else updated.tenant_type.value
+    typer.echo(f"Customer {customer.id} paced: max in flight {in_flight}, tenant type {kind}")
+
+
+@customers_app.command("reset", cls=OneLineCommand)
+def reset(customer_id: CustomerId) -> None:
+    """Close a customer's circuit breaker (open or held): failures 0, attention reason cleared;
+    it is dispatched again from the next sync."""
+    with command_errors():
+        wanted = parse_id(customer_id, "customer")
+    with open_runtime() as runtime:
+        customer = require_customer(runtime, wanted)
+        previous = runtime.customers.reset_circuit(customer.id)
+        alerts = FailureAlerts.from_settings(runtime.settings)
+        alerts.after_reset(customer.id, customer.name, previous.circuit)
+    was = previous.circuit.describe(datetime.now(UTC))
+    typer.echo(
+        f"Circuit of customer {customer.id} reset: {customer.name} (was {was}; now closed, "
+        "failures 0, attention reason cleared)"
+    )
+
+
 @customers_app.command("remove", cls=OneLineCommand)
 def remove(
     customer_id: CustomerId,
@@ -181,7 +242,8 @@ def set_secret(
     secret_env: SecretEnv = None,
     secret_file: SecretFile = None,
 ) -> None:
-    """Replace a customer's client secret (rotated credentials); clears its attention reason."""
+    """Replace a customer's client secret (rotated credentials); clears its attention reason,
+    and a circuit held open for bad credentials becomes half-open (the next run probes)."""
     with command_errors():
         wanted = parse_id(customer_id, "customer")
     with open_runtime() as runtime:
@@ -190,50 +252,6 @@ def set_secret(
         keyring = _keyring_for_new_secret(runtime, exclude_id=customer.id)
         runtime.customers.set_client_secret(customer.id, keyring.encrypt(secret))
     typer.echo(f"Client secret of customer {customer.id} replaced: {customer.name}")
-
-
-def _new_customer(
-    name: str,
-    environment: str | None,
-    base_url: str | None,
-    client_id: str,
-    entity_id: str | None,
-    customer_id: str | None,
-) -> _NewCustomer:
-    """The validated options of `customers add`; ConfigurationError for the first bad one."""
-    return _NewCustomer(
-        name=_printable(name, "a customer name", NAME_MAX_LENGTH),
-        base_url=resolve_base_url(environment=environment, base_url=base_url),
-        environment=None if environment is None else _environment_name(environment),
-        client_id=_client_id(client_id),
-        entity_id=None if entity_id is None else _entity_id(entity_id),
-        customer_id=None if customer_id is None else parse_id(customer_id, "customer"),
-    )
-
-
-def _printable(value: str, what: str, maximum: int) -> str:
-    if not 1 <= len(value) <= maximum or not value.isprintable() or not value.strip():
-        raise ConfigurationError(f"{what} must be 1 to {maximum} printable characters")
-    return value
-
-
-def _client_id(value: str) -> str:
-    client_id = _printable(value, "a client id", _CLIENT_ID_MAX_LENGTH)
-    if any(character.isspace() for character in client_id):
-        raise ConfigurationError("a client id must not contain spaces")
-    return client_id
-
-
-def _environment_name(value: str) -> str:
-    key = value.strip().lower()
-    return ALIASES.get(key, key)
-
-
-def _entity_id(value: str) -> str:
-    text = value.strip()
-    if not _ENTITY_ID.fullmatch(text):
-        raise ConfigurationError(f"an entity id must be a UUID, got {text[:40]!r}")
-    return text
 
 
 def _keyring_for_new_secret(runtime: Runtime, exclude_id: int | None = None) -> Keyring:
@@ -256,15 +274,6 @@ def _confirm_removal(customer: Customer) -> None:
         confirmed = False
     if not confirmed:
         raise fail("not removed: not confirmed (pass --yes to skip the question)")
-
-
-def parse_status(text: str) -> CustomerStatus:
-    try:
-        return CustomerStatus(text.strip().lower())
-    except ValueError:
-        raise ConfigurationError(
-            f"unknown status {text[:40]!r}; use active, paused or disabled"
-        ) from None
 
 
 def require_customer(runtime: Runtime, customer_id: int) -> Customer:
@@ -302,52 +311,11 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         "last_synced_at": iso(customer.last_synced_at),
         "consecutive_failures": customer.consecutive_failures,
         "attention_reason": customer.attention_reason,
+        "circuit": customer.circuit.describe(datetime.now(UTC)),
+        "circuit_open_until": iso(customer.circuit_open_until),
+        "circuit_held": customer.circuit_held,
+        "max_in_flight": customer.max_in_flight,
+        "tenant_type": None if customer.tenant_type is None else customer.tenant_type.value,
         "created_at": iso(customer.created_at),
         "updated_at": iso(customer.updated_at),
     }
-
-
-def echo_json_array(items: Iterable[Mapping[str, Any]]) -> None:
-    """Write a JSON array one element at a time, so memory stays flat for any length."""
-    typer.echo("[", nl=False)
-    for index, item in enumerate(items):
-        separator = ",\n  " if index else "\n  "
-        typer.echo(separator + json.dumps(item, ensure_ascii=False), nl=False)
-    typer.echo("\n]")
-
-
-def take(items: Iterable[T], count: int) -> tuple[list[T], bool]:
-    """The first `count` items, and whether there were more."""
-    iterator = iter(items)
-    first = list(itertools.islice(iterator, count))
-    return first, next(iterator, None) is not None
-
-
-def new_table(*headers: str) -> Table:
-    table = Table(header_style="bold")
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def add_row(table: Table, *cells: object) -> None:
-    """Cells as plain text on one line: "[red]x" is not markup, CR/LF and ESC are folded."""
-    table.add_row(*(Text("-" if cell is None else clean(str(cell))) for cell in cells))
-
-
-def print_table(table: Table, truncated: bool, *, empty: str) -> None:
-    """Print `table` (or the `empty` line when it has no rows), noting a truncation."""
-    if table.row_count == 0:
-        typer.echo(empty)
-        return
-    emit_table(table)
-    if truncated:
-        typer.echo(f"Only the first {TABLE_ROW_CAP:,} rows are shown; use --json for all.")
-
-
-def format_time(moment: datetime | None) -> str:
-    return "never" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()

@@ -13,20 +13,19 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
 
 import typer
 
-from zuora_workflow_sync.cli.common import command_errors
-from zuora_workflow_sync.cli.customers import (
+from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
     AsJson,
     add_row,
-    customer_pages,
+    command_errors,
     echo_json_array,
     format_time,
     iso,
     new_table,
     print_table,
-    require_customer,
     take,
 )
+from zuora_workflow_sync.cli.customers import customer_pages, require_customer
 from zuora_workflow_sync.cli.db import RUN_ID_MAX, OneLineCommand, open_runtime, parse_id
 from zuora_workflow_sync.domain.models import (
     Customer,
@@ -54,6 +53,7 @@ class _StatusRow(NamedTuple):
     customer: Customer
     last_run: SyncRun | None
     live_workflows: int
+    now: datetime
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +66,7 @@ class _StatusRow(NamedTuple):
             "consecutive_failures": self.customer.consecutive_failures,
             "live_workflows": self.live_workflows,
             "attention_reason": _redacted(self.customer.attention_reason),
+            "circuit": self.customer.circuit.describe(self.now),
         }
 
     def cells(self) -> tuple[object, ...]:
@@ -78,7 +79,7 @@ class _StatusRow(NamedTuple):
             None if self.last_run is None else self.last_run.status.value,
             customer.consecutive_failures,
             self.live_workflows,
-            _one_line(customer.attention_reason),
+            _one_line(_attention(customer, self.now)),
         )
 
 
@@ -167,12 +168,22 @@ def retry(
 
 def _status_rows(runtime: Runtime) -> Iterator[_StatusRow]:
     """Customers in id order with their newest run and live workflows, a page at a time."""
+    now = datetime.now(UTC)
     for page in customer_pages(runtime):
         ids = [customer.id for customer in page]
         latest = runtime.ledger.latest_runs(ids)
         live = runtime.workflows.count_live(ids)
         for customer in page:
-            yield _StatusRow(customer, latest.get(customer.id), live.get(customer.id, 0))
+            yield _StatusRow(customer, latest.get(customer.id), live.get(customer.id, 0), now)
+
+
+def _attention(customer: Customer, now: datetime) -> str | None:
+    """The circuit, unless closed, then the attention reason: `circuit held; the Zuora ...`."""
+    circuit = customer.circuit
+    parts = [] if circuit.is_closed else [f"circuit {circuit.describe(now)}"]
+    if customer.attention_reason:
+        parts.append(customer.attention_reason)
+    return "; ".join(parts) or None
 
 
 def _customer_names(runtime: Runtime, customer_ids: set[int]) -> dict[int, str]:

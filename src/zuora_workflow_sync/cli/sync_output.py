@@ -57,8 +57,13 @@ class InlineRunner:
         return outcomes
 
     def _one(self, run: RecordedRun) -> RunOutcome:
+        # No worker would pick up a run retried later: an inline failure is final.
         return execute_run(
-            self._runtime, run.run_id, worker_id=self._worker_id, requeue=_never_requeue
+            self._runtime,
+            run.run_id,
+            worker_id=self._worker_id,
+            requeue=_never_requeue,
+            retry=False,
         )
 
 

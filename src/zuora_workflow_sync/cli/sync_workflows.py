@@ -36,8 +36,9 @@ HELP = """Synchronize workflows from the Zuora API for one customer or all due c
 
 Without CUSTOMER_ID, every active customer not synced within the sync window
 (ZWS_SYNC_WINDOW_SECONDS, default one hour) gets a background job, each staggered by a
-random 1 to 60 seconds (ZWS_STAGGER_MIN_SECONDS / ZWS_STAGGER_MAX_SECONDS). With CUSTOMER_ID,
-that customer's job is dispatched at once. Workers (`workflow-sync worker`) execute the jobs.
+random 1 to 60 seconds (ZWS_STAGGER_MIN_SECONDS / ZWS_STAGGER_MAX_SECONDS), or, with
+--spread SECONDS, spread evenly over that window. With CUSTOMER_ID, that customer's job is
+dispatched at once. Workers (`workflow-sync worker`) execute the jobs.
 """
 
 _MAX_ID = 2**63 - 1
@@ -75,6 +76,16 @@ def sync_workflows(
         bool,
         typer.Option("--no-fallback", help="Fail instead of running inline if the queue is down."),
     ] = False,
+    spread: Annotated[
+        float | None,
+        typer.Option(
+            "--spread",
+            metavar="SECONDS",
+            help="Spread the N due customers evenly over this window (the i-th starts after "
+            "i*SECONDS/N s, the first at once) instead of the random stagger; at most 604800 "
+            "(7 days). No effect with CUSTOMER_ID.",
+        ),
+    ] = None,
 ) -> None:
     """Synchronize workflows from the Zuora API."""
     try:
@@ -88,6 +99,7 @@ def sync_workflows(
             fallback=not no_fallback,
             inline=run_here,
             dispatched_by=operator_identity(),
+            spread_seconds=spread,
         )
         with build_runtime(settings) as runtime:
             if dry_run:
@@ -132,7 +144,9 @@ def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
         result.inline
     )
     if as_json:
-        typer.echo(json.dumps(_json_result(result, outcomes, messages), default=str, indent=2))
+        document = _json_result(result, outcomes, messages)
+        document["spread_seconds"] = _spread_in_effect(options)
+        typer.echo(json.dumps(document, default=str, indent=2))
     elif options.inline:
         print_summary(runtime, outcomes)
     failed = [o for o in outcomes if o.status == "failed"]
@@ -153,10 +167,17 @@ def _log_dispatch(options: DispatchOptions, result: DispatchResult) -> None:
             "queued": len(result.queued),
             "inline": len(result.inline),
             "skipped_active": len(result.skipped_active),
+            "skipped_circuit": len(result.skipped_circuit),
             "queue_error": result.queue_error,
             "dispatched_by": options.dispatched_by,
+            "spread_seconds": _spread_in_effect(options),
         },
     )
+
+
+def _spread_in_effect(options: DispatchOptions) -> float | None:
+    """--spread applies to an all-customers dispatch only."""
+    return options.spread_seconds if options.customer_id is None else None
 
 
 def _json_result(
@@ -171,6 +192,8 @@ def _json_result(
         "inline": [asdict(outcome) for outcome in outcomes],
         "skipped_active_customer_ids": result.skipped_active.sample,
         "skipped_active_count": len(result.skipped_active),
+        "skipped_circuit_customer_ids": result.skipped_circuit.sample,
+        "skipped_circuit_count": len(result.skipped_circuit),
         "recently_synced": result.recently_synced,
         "queue_error": result.queue_error,
     }
@@ -188,7 +211,11 @@ def _dry_run(runtime: Runtime, options: DispatchOptions, as_json: bool) -> None:
         counts[line.action] += 1
         verb = "would dispatch" if line.action == "dispatch" else "would skip"
         typer.echo(f"{verb}  {line.customer_id}  {line.name}: {line.reason}")
-    typer.echo(f"Dry run: {counts['dispatch']} to dispatch, {counts['skip']} skipped")
+    summary = f"Dry run: {counts['dispatch']} to dispatch, {counts['skip']} skipped"
+    spread = _spread_in_effect(options)
+    if spread is not None:
+        summary += f", spread evenly over {spread:g} seconds"
+    typer.echo(summary)
 
 
 app = typer.Typer(add_completion=False, help=HELP, rich_markup_mode=None)

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from zuora_workflow_sync.domain.circuit import Circuit
+
 
 class CustomerStatus(StrEnum):
     """Whether a customer is synced: only `active` customers are ever due."""
@@ -20,6 +22,17 @@ class CustomerStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     DISABLED = "disabled"
+
+
+MAX_IN_FLIGHT_LIMIT = 40
+
+
+class TenantType(StrEnum):
+    """Zuora's kinds of tenant; their API quotas differ (pacing uses them)."""
+
+    PRODUCTION = "production"
+    DEVELOPER_SANDBOX = "developer_sandbox"
+    API_SANDBOX = "api_sandbox"
 
 
 class RunStatus(StrEnum):
@@ -103,7 +116,12 @@ def content_hash(document: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A customer as stored; the encrypted secret is kept out of the repr."""
+    """A customer as stored; the encrypted secret is kept out of the repr.
+
+    `circuit_*` hold its circuit breaker (see `domain.circuit`); `max_in_flight` overrides the
+    requests in flight allowed per customer and `tenant_type` names its Zuora quotas (None:
+    the defaults).
+    """
 
     id: int
     name: str
@@ -118,6 +136,15 @@ class Customer:
     created_at: datetime
     updated_at: datetime
     client_secret_encrypted: str = field(repr=False)
+    circuit_open_until: datetime | None = None
+    circuit_opened_count: int = 0
+    circuit_held: bool = False
+    max_in_flight: int | None = None
+    tenant_type: TenantType | None = None
+
+    @property
+    def circuit(self) -> Circuit:
+        return Circuit(self.circuit_open_until, self.circuit_opened_count, self.circuit_held)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Retry decisions as pure values: full-jitter exponential backoff that honours Retry-After.
+"""Retry decisions as pure values, of one request and of a whole run: full-jitter exponential
+backoff that honours Retry-After.
 
 Zuora's advice (zuora-api.md 5.3): sleep = random(0, min(cap, base * 2**attempt)), never less
 than Retry-After, never a fixed wait that synchronises clients. 400/401/403/404 never retry.
@@ -74,3 +75,39 @@ def _retry_after(error: ZuoraError) -> float | None:
     if isinstance(error, RateLimitedError | ServerError):
         return error.retry_after_seconds
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRetryPolicy:
+    """Retries of a whole run, after its in-request retries are spent.
+
+    Only `retriable` errors are retried (by default Zuora's retriable ones: 429, 5xx, timeouts,
+    network); authentication, permission, not-found, bad-request and protocol errors never are.
+    The delay is full jitter, uniform in [0, min(cap, base * 2**(attempt-1))], and never less
+    than the server's Retry-After.
+    """
+
+    base_seconds: float = 30.0
+    cap_seconds: float = 1800.0
+    retriable: tuple[type[BaseException], ...] = (ZuoraRetriableError,)
+
+    def __post_init__(self) -> None:
+        if self.base_seconds < 0 or self.cap_seconds < 0:
+            raise ConfigurationError("retry delays must not be negative")
+
+    def decide(
+        self, error: BaseException, attempt: int, max_attempts: int, rng: random.Random
+    ) -> RetryDecision:
+        """What to do after `attempt` (1-based) of a run allowed `max_attempts` failed."""
+        if not isinstance(error, self.retriable):
+            return RetryDecision(False, 0.0, f"{type(error).__name__} is not retried")
+        if attempt >= max_attempts:
+            return RetryDecision(False, 0.0, f"gave up after {attempt} attempts")
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** min(max(attempt, 1) - 1, 62)))
+        delay = rng.uniform(0.0, ceiling)
+        retry_after = _retry_after(error) if isinstance(error, ZuoraError) else None
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return RetryDecision(
+            True, delay, f"{type(error).__name__}, attempt {attempt} of {max_attempts}"
+        )

@@ -1,9 +1,11 @@
-"""Repeated-failure alerts: once per incident, at the Nth consecutive failure, then resolved.
+"""Repeated-failure alerts: raised when a customer's circuit opens, resolved when it closes.
 
-An incident opens when a customer's consecutive failures reach the threshold exactly (so it
-fires once, not on every later failure) and closes at the next success. Each is an ERROR/INFO
-log line and, when a webhook is configured, a Slack-compatible `{"text": ...}` POST. A webhook
-that fails is logged and never fails the sync; its URL (it embeds a token) is never logged.
+A circuit opens after `ZWS_CIRCUIT_FAILURE_THRESHOLD` consecutive failed runs (or at once for a
+credentials or permission failure): that is the incident, alerted once; a failed probe that
+reopens it is the same incident and alerts nothing. A successful run or an operator's reset
+closes it and sends the resolved notice. Each is an ERROR/INFO log line and, when a webhook is
+configured, a Slack-compatible `{"text": ...}` POST. A webhook that fails is logged and never
+fails the sync; its URL (it embeds a token) is never logged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from zuora_workflow_sync.domain.circuit import Circuit, CircuitChange, CircuitEvent, skip_reason
 from zuora_workflow_sync.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,23 +35,23 @@ def post_webhook(url: str, payload: dict[str, str]) -> None:
 class FailureAlerts:
     """Decides when to alert and delivers the alert."""
 
-    threshold: int
     webhook_url: SecretStr | None = None
     poster: Poster = post_webhook
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FailureAlerts:
-        return cls(settings.alert_after_failures, settings.alert_webhook_url)
+        return cls(settings.alert_webhook_url)
 
     def after_failure(
-        self, customer_id: int, name: str, consecutive_failures: int, reason: str
+        self, customer_id: int, name: str, failures: int, reason: str, change: CircuitChange
     ) -> bool:
-        """Alert when this failure is the threshold-th in a row; True when it alerted."""
-        if consecutive_failures != self.threshold:
+        """Alert when this failed run opened the customer's circuit; True when it alerted."""
+        if change.event is not CircuitEvent.OPENED:
             return False
         text = (
             f"Zuora workflow sync is failing for customer {name} (id {customer_id}): "
-            f"{consecutive_failures} consecutive failed runs. Last error: {reason}"
+            f"{failures} consecutive failed runs; "
+            f"{skip_reason(change.circuit, customer_id)}. Last error: {reason}"
         )
         logger.error(
             text,
@@ -57,14 +60,29 @@ class FailureAlerts:
         self._deliver(text)
         return True
 
-    def after_success(self, customer_id: int, name: str, previous_failures: int) -> bool:
-        """Send the resolved notice when a success ends an alerted incident."""
-        if previous_failures < self.threshold:
+    def after_success(
+        self, customer_id: int, name: str, previous_failures: int, previous: Circuit
+    ) -> bool:
+        """Send the resolved notice when a successful run closed an open circuit."""
+        if previous.is_closed:
             return False
-        text = (
+        return self._resolved(
+            customer_id,
             f"Zuora workflow sync recovered for customer {name} (id {customer_id}) "
-            f"after {previous_failures} consecutive failed runs."
+            f"after {previous_failures} consecutive failed runs; its circuit is closed.",
         )
+
+    def after_reset(self, customer_id: int, name: str, previous: Circuit) -> bool:
+        """Send the resolved notice when an operator's reset closed an open circuit."""
+        if previous.is_closed:
+            return False
+        return self._resolved(
+            customer_id,
+            f"The circuit of customer {name} (id {customer_id}) was reset by an operator; "
+            "its syncs are dispatched again.",
+        )
+
+    def _resolved(self, customer_id: int, text: str) -> bool:
         logger.info(
             text,
             extra={"event": "sync_alert", "customer_id": customer_id, "alert": "resolved"},

@@ -1,4 +1,5 @@
-"""Customers: add, read, change status, remove, stream the due ones, re-encrypt secrets.
+"""Customers: add, read, change status, remove, stream the due ones, re-encrypt secrets, and
+persist their circuit breakers (the statements are in `store.circuit`).
 
 Every method runs in its own short transaction; streaming methods use one per batch.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Engine,
     Select,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -25,13 +27,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from zuora_workflow_sync.domain.circuit import CircuitPolicy
 from zuora_workflow_sync.domain.models import (
     ACTIVE_RUN_STATUSES,
+    MAX_IN_FLIGHT_LIMIT,
     Customer,
     CustomerStatus,
     DueCustomer,
+    TenantType,
 )
 from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.store import circuit
+from zuora_workflow_sync.store.circuit import CircuitSkip, PreviousState, RecordedFailure
 from zuora_workflow_sync.store.engine import reading, writing
 from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.store.tables import (
@@ -77,6 +84,8 @@ class CustomerRepository:
         zuora_environment: str | None = None,
         entity_id: str | None = None,
         customer_id: int | None = None,
+        max_in_flight: int | None = None,
+        tenant_type: TenantType | None = None,
     ) -> Customer:
         """Store a new active customer; the base URL is already resolved, the secret encrypted.
 
@@ -91,6 +100,7 @@ class CustomerRepository:
             "client_id": client_id,
             "client_secret_encrypted": client_secret_encrypted,
             "entity_id": entity_id,
+            **_pacing_values(max_in_flight, tenant_type),
         }
         if customer_id is not None:
             values["id"] = customer_id
@@ -137,10 +147,71 @@ class CustomerRepository:
         self._update(customer_id, attention_reason=text)
 
     def set_client_secret(self, customer_id: int, client_secret_encrypted: str) -> None:
-        """Store new (already encrypted) credentials and clear the attention reason they fix."""
+        """Store new (already encrypted) credentials and clear the attention reason they fix.
+
+        A circuit held open for bad credentials becomes half-open: the next run probes them.
+        """
         self._update(
-            customer_id, client_secret_encrypted=client_secret_encrypted, attention_reason=None
+            customer_id,
+            client_secret_encrypted=client_secret_encrypted,
+            attention_reason=None,
+            circuit_open_until=case(
+                (CustomerRow.circuit_held, utc_now()), else_=CustomerRow.circuit_open_until
+            ),
+            circuit_held=False,
         )
+
+    def set_pacing(
+        self, customer_id: int, *, max_in_flight: int | None, tenant_type: TenantType | None
+    ) -> None:
+        """Set (None: back to the defaults) the requests in flight and the tenant type."""
+        self._update(customer_id, **_pacing_values(max_in_flight, tenant_type))
+
+    def record_failure(
+        self,
+        bind: Connection,
+        customer_id: int,
+        policy: CircuitPolicy,
+        now: datetime,
+        *,
+        hold: bool = False,
+        attention: str | None = None,
+        counted: bool = False,
+    ) -> RecordedFailure | None:
+        """In the caller's transaction: count a finally failed run (unless `counted`: the
+        ledger did) and move the circuit; `hold` for authentication and permission failures,
+        `attention` to set the attention reason. None when the customer is gone."""
+        return circuit.record_failure(
+            bind, customer_id, policy, now, hold=hold, attention=attention, counted=counted
+        )
+
+    def record_success(self, bind: Connection, customer_id: int) -> PreviousState | None:
+        """In the run's finishing transaction: close the circuit, zero the failures."""
+        return circuit.close(bind, customer_id, clear_attention=False)
+
+    def reset_circuit(self, customer_id: int) -> PreviousState:
+        """The operator's reset: circuit closed, failures 0, attention reason cleared."""
+        with writing(self._engine) as conn:
+            previous = circuit.close(conn, customer_id, clear_attention=True)
+        if previous is None:
+            raise CustomerNotFoundError(f"no customer with id {customer_id}")
+        return previous
+
+    def circuit_skips(
+        self, now: datetime, *, after_id: int = 0, limit: int = 1000
+    ) -> builtins.list[CircuitSkip]:
+        """Active customers a dispatch at `now` skips for an open or held circuit, in id order,
+        with the reason (page with `after_id`)."""
+        query = circuit.skips_query(now).where(CustomerRow.id > after_id)
+        with reading(self._engine) as conn:
+            rows = conn.execute(query.order_by(CustomerRow.id).limit(limit)).all()
+        return [circuit.to_skip(row) for row in rows]
+
+    def count_circuit_skips(self, now: datetime) -> int:
+        """How many active customers a dispatch at `now` skips for their circuit."""
+        skipped = circuit.skips_query(now).subquery()
+        with reading(self._engine) as conn:
+            return int(conn.execute(select(func.count()).select_from(skipped)).scalar_one())
 
     def remove(self, customer_id: int) -> None:
         """Delete the customer with all its runs, workflows, workflow history and tasks.
@@ -178,17 +249,17 @@ class CustomerRepository:
             raise ValueError("batch_size must be at least 1")
         after_id = 0
         while True:
-            query = _due_query(now - timedelta(seconds=window_seconds), force, after_id)
+            query = _due_query(now, now - timedelta(seconds=window_seconds), force, after_id)
             with reading(self._engine) as conn:
                 rows = conn.execute(query.limit(batch_size)).all()
-            yield from (DueCustomer(id=row.id, name=row.name) for row in rows)
+            yield from [DueCustomer(customer_id, name) for customer_id, name in rows]
             if len(rows) < batch_size:
                 return
             after_id = rows[-1].id
 
     def count_due(self, now: datetime, window_seconds: float, *, force: bool = False) -> int:
         """How many customers `iter_due` would yield right now (one COUNT, no rows loaded)."""
-        due = _due_query(now - timedelta(seconds=window_seconds), force, 0).subquery()
+        due = _due_query(now, now - timedelta(seconds=window_seconds), force, 0).subquery()
         with reading(self._engine) as conn:
             return int(conn.execute(select(func.count()).select_from(due)).scalar_one())
 
@@ -269,9 +340,13 @@ def _delete_customer_rows(conn: Connection, customer_id: int) -> None:
     conn.execute(delete(CustomerRow).where(CustomerRow.id == customer_id))
 
 
-def _due_query(cutoff: datetime, force: bool, after_id: int) -> Select[int, str]:
+def _due_query(now: datetime, cutoff: datetime, force: bool, after_id: int) -> Select[int, str]:
+    """Active customers whose circuit allows a dispatch at `now` (`--force` does not open a
+    circuit: `workflow-sync customers reset ID` does), not synced since `cutoff` unless forced."""
     query = select(CustomerRow.id, CustomerRow.name).where(
-        CustomerRow.sync_status == CustomerStatus.ACTIVE.value, CustomerRow.id > after_id
+        CustomerRow.sync_status == CustomerStatus.ACTIVE.value,
+        CustomerRow.id > after_id,
+        circuit.circuit_allows_dispatch(now),
     )
     if not force:
         query = query.where(
@@ -300,6 +375,15 @@ def _store_tokens(conn: Connection, tokens: list[tuple[int, str]]) -> None:
     conn.execute(statement, [{"b_id": i, "b_token": t, "b_now": now} for i, t in tokens])
 
 
+def _pacing_values(max_in_flight: int | None, tenant_type: TenantType | None) -> dict[str, Any]:
+    if max_in_flight is not None and not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+        raise ConfigurationError(f"max in flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
+    return {
+        "max_in_flight": max_in_flight,
+        "tenant_type": None if tenant_type is None else TenantType(tenant_type).value,
+    }
+
+
 def _to_customer(row: RowMapping) -> Customer:
     return Customer(
         id=row["id"],
@@ -315,4 +399,9 @@ def _to_customer(row: RowMapping) -> Customer:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         client_secret_encrypted=row["client_secret_encrypted"],
+        circuit_open_until=row["circuit_open_until"],
+        circuit_opened_count=row["circuit_opened_count"],
+        circuit_held=bool(row["circuit_held"]),
+        max_in_flight=row["max_in_flight"],
+        tenant_type=None if row["tenant_type"] is None else TenantType(row["tenant_type"]),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -194,19 +194,64 @@ _PER_RUN = ("customer_id", "not_before_at", "full_export")
 def _per_run_document(chunk: Sequence[RunRequest], dialect: Dialect) -> str:
     """`[[customer_id, not_before_at, full_export], ...]` as JSON text.
 
-    `not_before_at` goes through the column type for this dialect (aware UTC required): the
-    text SQLite stores, or an ISO 8601 timestamp with its offset, which PostgreSQL reads exactly.
+    `not_before_at` is the text SQLite stores, or an ISO 8601 timestamp with its offset, which
+    PostgreSQL reads exactly (aware UTC required; see `_moment_text`).
     """
-    stored = RUNS.c.not_before_at.type.dialect_impl(dialect).bind_processor(dialect)
-    rows: list[list[Any]] = []
-    for request in chunk:
-        moment: Any = request.not_before_at
-        if stored is not None:
-            moment = stored(moment)
-        if isinstance(moment, datetime):
-            moment = moment.isoformat()
-        rows.append([request.customer_id, moment, request.full_export])
+    text = _moment_text(dialect)
+    rows = [[r.customer_id, text(r.not_before_at), r.full_export] for r in chunk]
     return json.dumps(rows, separators=(",", ":"))
+
+
+def _moment_text(dialect: Dialect) -> Callable[[datetime], str]:
+    """How a `not_before_at` travels in the JSON document on this dialect.
+
+    What the column type makes of it (UTCDateTime, then the dialect's processor), formatted
+    directly: going through both layers cost ~2 us a run. The direct formatter is used only if
+    it gives the same text as the column type for probe values; otherwise the column type is.
+    """
+    found = _MOMENT_TEXTS.get(dialect.name)
+    if found is None:
+        direct = _sqlite_text if dialect.name == "sqlite" else _iso_text
+        through_type = _through_column_type(dialect)
+        same = all(direct(probe) == through_type(probe) for probe in _MOMENT_PROBES)
+        found = _MOMENT_TEXTS[dialect.name] = direct if same else through_type
+    return found
+
+
+def _through_column_type(dialect: Dialect) -> Callable[[datetime], str]:
+    stored = RUNS.c.not_before_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def through_type(moment: datetime) -> str:
+        value: Any = moment if stored is None else stored(moment)
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    return through_type
+
+
+def _sqlite_text(moment: datetime) -> str:
+    # Naive UTC with microseconds, as UTCDateTime and SQLite's DATETIME store it.
+    if moment.tzinfo is not UTC:
+        moment = _in_utc(moment)
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def _iso_text(moment: datetime) -> str:
+    return (moment if moment.tzinfo is UTC else _in_utc(moment)).isoformat()
+
+
+def _in_utc(moment: datetime) -> datetime:
+    if moment.utcoffset() is None:
+        raise ValueError("naive datetime given where an aware UTC datetime is required")
+    return moment.astimezone(UTC)
+
+
+_MOMENT_TEXTS: dict[str, Callable[[datetime], str]] = {}
+_MOMENT_PROBES = (
+    datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC),
+    datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC),
+    datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-8))),
+)
 
 
 def _sqlite_rows(document: str) -> list[ColumnElement[Any]]:

@@ -112,18 +112,20 @@ class SyncRunLedger:
         }
         for start in range(0, len(unique), batch_size):
             chunk = unique[start : start + batch_size]
-            inserted = self._insert_runs(chunk, common)
+            run_ids = self._insert_runs(chunk, common)
             for request in chunk:
-                run = inserted.get(request.customer_id)
-                if run is None:
+                run_id = run_ids.get(request.customer_id)
+                if run_id is None:
                     skipped.append(request.customer_id)
                 else:
-                    recorded.append(run)
+                    # not_before_at is stored exactly (microseconds, UTC), so the request's
+                    # value in UTC is the stored one, without reading it back.
+                    moment = request.not_before_at.astimezone(UTC)
+                    recorded.append(RecordedRun(run_id, request.customer_id, moment))
         return RecordResult(recorded, skipped)
 
-    def _insert_runs(
-        self, chunk: Sequence[RunRequest], common: dict[str, Any]
-    ) -> dict[int, RecordedRun]:
+    def _insert_runs(self, chunk: Sequence[RunRequest], common: dict[str, Any]) -> dict[int, int]:
+        """Insert a queued run per request in one transaction: {customer id: new run id}."""
         # One INSERT ... SELECT of the whole chunk, its values in a few bound parameters: no
         # per-row SQL to compile, bind or parse (see `insert_queued`).
         with writing(self._engine) as conn:
@@ -134,18 +136,8 @@ class SyncRunLedger:
                 {**common, "dispatched_at": dispatched_at},
                 conn.dialect,
             )
-            inserted: dict[int, int] = {
-                customer_id: run_id for run_id, customer_id in conn.execute(statement)
-            }
-        # not_before_at is stored exactly (microseconds, UTC), so the request's value in UTC
-        # is the stored one, without reading it back.
-        return {
-            request.customer_id: RecordedRun(
-                run_id, request.customer_id, request.not_before_at.astimezone(UTC)
-            )
-            for request in chunk
-            if (run_id := inserted.get(request.customer_id)) is not None
-        }
+            rows = conn.execute(statement).all()
+        return {customer_id: run_id for run_id, customer_id in rows}
 
     def claim(self, run_id: int, worker_id: str, lease_seconds: float) -> ClaimedRun | None:
         """Take the run: queued and due, or running with an expired lease (a reclaim).
@@ -417,6 +409,41 @@ class SyncRunLedger:
         )
         with writing(self._engine) as conn:
             return conn.execute(statement).rowcount == 1
+
+    def retry_later(
+        self, run_id: int, attempt: int, delay_seconds: float, error_class: str, error_message: str
+    ) -> bool:
+        """Running -> queued, due in `delay_seconds` (db clock), for the next attempt of a run
+        whose attempt failed with a retriable error; the error stays on the run for `runs`.
+
+        Fenced: only while `attempt` still holds the run and attempts are left; False otherwise
+        (nothing written). The customer's failures are not counted: the run has not failed yet.
+        """
+        statement = (
+            update(SyncRunRow)
+            .where(held_by(run_id, attempt), SyncRunRow.attempt < SyncRunRow.max_attempts)
+            .values(
+                # The failure's columns (capped), with the run queued rather than finished.
+                **finished_failed_values(RunStatus.QUEUED, error_class, error_message, None),
+                lease_owner=None,
+                lease_expires_at=None,
+                not_before_at=db_now(max(0.0, delay_seconds)),
+            )
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def fail_attempt(
+        self, bind: Connection, run_id: int, attempt: int, error_class: str, error_message: str
+    ) -> int:
+        """End the run failed inside the caller's transaction, without counting the customer's
+        failure (the caller does, with its circuit); returns the customer id.
+
+        Raises LeaseLostError when `attempt` no longer holds the run.
+        """
+        values = finished_failed_values(RunStatus.FAILED, error_class, error_message, None)
+        customer_id, _ = _finish(bind, run_id, attempt, values)
+        return customer_id
 
 
 def _connection(bind: Session | Connection) -> Connection:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -80,6 +81,12 @@ class CustomerRow(Base):
     attention_reason: Mapped[str | None] = mapped_column(String(ERROR_MESSAGE_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    # The circuit breaker (domain.circuit) and the pacing overrides, added by revision 0003.
+    circuit_open_until: Mapped[datetime | None]
+    circuit_opened_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    circuit_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)
+    tenant_type: Mapped[str | None] = mapped_column(String(32))
 
 
 class WorkflowRow(Base):

@@ -2,8 +2,10 @@
 
 The ledger is written first, then the queue: a run that never reaches the queue is still in
 the ledger (and is abandoned with the reason, or run inline). Customers are streamed in batches
-and runs recorded and enqueued per batch, so memory does not grow with the fleet. Messages are
-the specification's, word for word; they go through `say` so the caller decides where.
+and runs recorded and enqueued per batch, so memory does not grow with the fleet; while one batch
+is planned, the one before is recorded and the one before that enqueued, in background threads
+(`sync.batches.Pipeline`). Messages are the specification's, word for word; they go through
+`say` so the caller decides where.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Generic, Protocol, TypeVar
 
+from zuora_workflow_sync.domain.circuit import skip_reason
 from zuora_workflow_sync.domain.models import (
     Customer,
     CustomerStatus,
@@ -28,6 +32,8 @@ from zuora_workflow_sync.domain.models import (
 )
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store.runs import RecordResult
+from zuora_workflow_sync.sync.batches import BatchPlan, Pipeline, Stagger
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +70,17 @@ class UnreachableQueue:
         """Nothing to close."""
 
 
+MAX_SPREAD_SECONDS = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
-    """What the operator asked for."""
+    """What the operator asked for.
+
+    `spread_seconds` spreads an all-customers dispatch evenly over that window (the i-th of N
+    due customers waits i * spread / N seconds) instead of the random stagger; it has no effect
+    on a single named customer. ConfigurationError unless it is in (0, MAX_SPREAD_SECONDS].
+    """
 
     customer_id: int | None
     force: bool = False
@@ -76,9 +90,19 @@ class DispatchOptions:
     inline: bool = False
     trigger: RunTrigger = RunTrigger.COMMAND
     dispatched_by: str = "unknown"
+    spread_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        spread = self.spread_seconds
+        if spread is not None and not 0 < spread <= MAX_SPREAD_SECONDS:
+            raise ConfigurationError(
+                f"invalid spread {spread!r}: expected seconds above 0 and at most "
+                f"{MAX_SPREAD_SECONDS:.0f} (7 days)"
+            )
 
 
 SAMPLE_SIZE = 100
+CIRCUIT_SKIPS_SHOWN = 10
 
 
 @dataclass
@@ -110,6 +134,7 @@ class DispatchResult:
     queued: Tally[RecordedRun] = field(default_factory=Tally)
     inline: list[RecordedRun] = field(default_factory=list)
     skipped_active: Tally[int] = field(default_factory=Tally)
+    skipped_circuit: Tally[int] = field(default_factory=Tally)
     recently_synced: bool = False
     queue_error: str | None = None
 
@@ -145,12 +170,20 @@ class Dispatcher:
         return self._all(options)
 
     def _one(self, options: DispatchOptions, customer: Customer) -> DispatchResult:
+        if not customer.circuit.allows_dispatch(self._now):
+            reason = skip_reason(customer.circuit, customer.id)
+            self._say(f"Customer {customer.name} skipped: {reason}")
+            result = DispatchResult()
+            result.skipped_circuit.add([customer.id])
+            return result
         if not options.force and self._recently_synced(customer):
             self._say(f"Customer {customer.name} was synced recently. Use --force to override.")
             return DispatchResult(recently_synced=True)
         self._say(f"Syncing workflows for customer: {customer.name}")
         result = DispatchResult()
-        self._send(options, [DueCustomer(customer.id, customer.name)], result, stagger=False)
+        with Pipeline(self._queue.enqueue_many, self._queue_errors) as pipeline:
+            self._feed(options, [DueCustomer(customer.id, customer.name)], result, pipeline, None)
+            self._drain(options, result, pipeline)
         if result.skipped_active:
             self._say(f"Customer {customer.name} already has a sync queued or running.")
         else:
@@ -161,17 +194,22 @@ class Dispatcher:
         settings = self._runtime.settings
         window = settings.sync_window_seconds
         total = self._runtime.customers.count_due(self._now, window, force=options.force)
+        result = DispatchResult()
+        self._report_open_circuits(result)
         if total == 0:
             self._say("No customers need syncing.")
-            return DispatchResult()
+            return result
         self._say(f"Dispatching sync jobs for {total} customers")
-        result = DispatchResult()
         due = self._runtime.customers.iter_due(
             self._now, window, force=options.force, batch_size=settings.dispatch_batch_size
         )
-        with _collector_paused():
+        low, high = settings.stagger_min_seconds, settings.stagger_max_seconds
+        stagger = Stagger(self._rng, low, high, options.spread_seconds, total)
+        pipeline = Pipeline(self._queue.enqueue_many, self._queue_errors)
+        with _collector_paused(), pipeline:
             for batch in _batches(due, settings.dispatch_batch_size):
-                self._send(options, batch, result, stagger=True)
+                self._feed(options, batch, result, pipeline, stagger)
+            self._drain(options, result, pipeline)
         if result.skipped_active:
             self._say(
                 f"Skipped {len(result.skipped_active)} customers that already have a sync "
@@ -180,44 +218,102 @@ class Dispatcher:
         self._say(f"Sync jobs dispatched for {result.dispatched} customers")
         return result
 
-    def _send(
+    def _report_open_circuits(self, result: DispatchResult) -> None:
+        """Say which customers an open circuit keeps out of this dispatch (the first few)."""
+        customers = self._runtime.customers
+        count = customers.count_circuit_skips(self._now)
+        if count == 0:
+            return
+        shown = customers.circuit_skips(self._now, limit=CIRCUIT_SKIPS_SHOWN)
+        result.skipped_circuit.add([skip.customer_id for skip in shown])
+        result.skipped_circuit.count = count
+        self._say(f"Skipped {count} customers whose circuit is open")
+        for skip in shown:
+            self._say(f"  {skip.name} (customer {skip.customer_id}): {skip.reason}")
+        if count > len(shown):
+            self._say(f"  ... and {count - len(shown)} more (workflow-sync customers list)")
+
+    def _feed(
         self,
         options: DispatchOptions,
         customers: list[DueCustomer],
         result: DispatchResult,
-        *,
-        stagger: bool,
+        pipeline: Pipeline,
+        stagger: Stagger | None,
     ) -> None:
-        """Record one batch, then enqueue it in one round trip (or keep it for inline execution).
+        """Plan a batch while the ledger records the previous one and the queue takes the one
+        before; then pass the recorded batch on to the queue, and this one to the ledger."""
+        plan = self._plan(options, customers, result, stagger)
+        self._take_recorded(options, result, pipeline)
+        if result.queue_error is not None and not plan.here:
+            plan = self._plan(options, customers, result, None)  # the queue failed meanwhile
+        pipeline.record(plan, partial(self._record, options, plan.requests))
 
-        A batch the queue refuses was not sent at all: it is abandoned and run inline, or
-        refused (QueueUnavailableAtDispatchError) when fallback is off.
-        """
+    def _drain(self, options: DispatchOptions, result: DispatchResult, pipeline: Pipeline) -> None:
+        self._take_recorded(options, result, pipeline)
+        self._settle(options, result, pipeline, [])
+
+    def _plan(
+        self,
+        options: DispatchOptions,
+        customers: list[DueCustomer],
+        result: DispatchResult,
+        stagger: Stagger | None,
+    ) -> BatchPlan:
+        """The batch's runs to record, in the order they fall due (see `BatchPlan`)."""
         here = options.inline or self._queue_is_down(options, result)
-        delays = {c.id: self._delay(stagger and not here) for c in customers}
-        recorded = self._record(options, customers, delays)
-        result.skipped_active.add(recorded.skipped_customer_ids)
-        if result.queue_error is not None and not options.fallback:
-            self._refuse(recorded.recorded, result.queue_error)
-        if here:
-            result.inline.extend(recorded.recorded)
-            return
-        jobs = [(run.run_id, delays[run.customer_id]) for run in recorded.recorded]
-        try:
-            self._queue.enqueue_many(jobs)
-        except self._queue_errors as exc:
-            self._lost_queue(options, recorded.recorded, result, exc)
-            return
-        result.queued.add(recorded.recorded)
+        count = len(customers)
+        delays = stagger.next(count) if stagger is not None and not here else [0.0] * count
+        now, full = self._now, options.full
+        requests: list[RunRequest] = []
+        delay_of: dict[int, float] = {}
+        for index in sorted(range(count), key=delays.__getitem__):
+            customer_id, delay = customers[index].id, delays[index]
+            requests.append(RunRequest(customer_id, now + timedelta(seconds=delay), full))
+            delay_of[customer_id] = delay
+        return BatchPlan(requests, delay_of, here)
 
-    def _record(
-        self, options: DispatchOptions, customers: list[DueCustomer], delays: dict[int, float]
-    ) -> _Recorded:
-        requests = [
-            RunRequest(c.id, self._now + timedelta(seconds=delays[c.id]), options.full)
-            for c in customers
-        ]
-        recorded = self._runtime.ledger.record_batch(
+    def _take_recorded(
+        self, options: DispatchOptions, result: DispatchResult, pipeline: Pipeline
+    ) -> None:
+        """Wait for the batch the ledger is recording; keep it for inline execution, or send it
+        once the queue has taken (or refused) the one before."""
+        recorded = pipeline.recorded()
+        if recorded is None:
+            return
+        plan, outcome = recorded
+        result.skipped_active.add(outcome.skipped_customer_ids)
+        runs = outcome.recorded
+        if plan.here:
+            if result.queue_error is not None and not options.fallback:
+                self._refuse(runs, result.queue_error)
+            result.inline.extend(runs)
+            return
+        self._settle(options, result, pipeline, runs)
+        if result.queue_error is None:
+            pipeline.send(runs, [(run.run_id, plan.delay_of[run.customer_id]) for run in runs])
+
+    def _settle(
+        self,
+        options: DispatchOptions,
+        result: DispatchResult,
+        pipeline: Pipeline,
+        recorded_since: list[RecordedRun],
+    ) -> None:
+        """Wait for the batch on its way to the queue. A batch the queue refused was not sent
+        at all: it is abandoned and run inline, or refused (QueueUnavailableAtDispatchError)
+        when fallback is off; so is `recorded_since`, recorded meanwhile and not sent either."""
+        sent = pipeline.sent()
+        if sent is None:
+            return
+        runs, error = sent
+        if error is None:
+            result.queued.add(runs)
+        else:
+            self._lost_queue(options, [*runs, *recorded_since], result, error)
+
+    def _record(self, options: DispatchOptions, requests: list[RunRequest]) -> RecordResult:
+        return self._runtime.ledger.record_batch(
             requests,
             queue=options.queue,
             trigger=options.trigger,
@@ -225,7 +321,6 @@ class Dispatcher:
             max_attempts=self._runtime.settings.max_attempts,
             batch_size=self._runtime.settings.dispatch_batch_size,
         )
-        return _Recorded(recorded.recorded, recorded.skipped_customer_ids)
 
     def _queue_is_down(self, options: DispatchOptions, result: DispatchResult) -> bool:
         """Check the queue once per command; remember why it is down."""
@@ -261,9 +356,7 @@ class Dispatcher:
             [run.run_id for run in unsent], f"queue unavailable: {reason}"
         )
         again = self._record(
-            options,
-            [DueCustomer(run.customer_id, "") for run in unsent],
-            {run.customer_id: 0.0 for run in unsent},
+            options, [RunRequest(run.customer_id, self._now, options.full) for run in unsent]
         )
         result.inline.extend(again.recorded)
 
@@ -277,22 +370,10 @@ class Dispatcher:
         if options.fallback:
             self._say(f"Queue unavailable ({reason}); running sync inline")
 
-    def _delay(self, stagger: bool) -> float:
-        if not stagger:
-            return 0.0
-        settings = self._runtime.settings
-        return self._rng.uniform(settings.stagger_min_seconds, settings.stagger_max_seconds)
-
     def _recently_synced(self, customer: Customer) -> bool:
         window = timedelta(seconds=self._runtime.settings.sync_window_seconds)
         synced = customer.last_synced_at
         return synced is not None and synced > self._now - window
-
-
-@dataclass(frozen=True, slots=True)
-class _Recorded:
-    recorded: list[RecordedRun]
-    skipped_customer_ids: list[int]
 
 
 class QueueUnavailableAtDispatchError(WorkflowSyncError):

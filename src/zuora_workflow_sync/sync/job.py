@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -19,15 +20,21 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from zuora_workflow_sync.domain.circuit import CircuitPolicy
 from zuora_workflow_sync.domain.models import ClaimedRun, Customer, RunStatus, SyncCounts
+from zuora_workflow_sync.domain.retry import JobRetryPolicy
 from zuora_workflow_sync.errors import (
     AuthenticationError,
     PermissionDeniedError,
     WorkflowSyncError,
+    ZuoraRetriableError,
 )
 from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.store.circuit import PreviousState, RecordedFailure
+from zuora_workflow_sync.store.engine import writing
 from zuora_workflow_sync.store.runs import LeaseLostError
 from zuora_workflow_sync.store.workflows import apply_sync
 from zuora_workflow_sync.sync.client_factory import tenant_client
@@ -67,6 +74,25 @@ class RunOutcome:
     error: str | None = None
 
 
+def job_retry_policy(settings: Settings) -> JobRetryPolicy:
+    """Which failed attempts are retried, and when: Zuora's retriable errors and the job
+    timeout. A ProtocolError is not: a body that breaks Zuora's contract, an endless listing or
+    an oversized response comes back the same minutes later."""
+    return JobRetryPolicy(
+        settings.retry_base_seconds,
+        settings.retry_cap_seconds,
+        retriable=(ZuoraRetriableError, JobTimeoutError),
+    )
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    return CircuitPolicy(
+        settings.circuit_failure_threshold,
+        settings.circuit_cooldown_seconds,
+        settings.circuit_cooldown_max_seconds,
+    )
+
+
 def execute_run(
     runtime: Runtime,
     run_id: int,
@@ -74,12 +100,16 @@ def execute_run(
     worker_id: str,
     requeue: Requeue,
     shutdown: Shutdown | None = None,
+    retry: bool = True,
 ) -> RunOutcome:
     """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful.
 
     When `shutdown` is requested while Zuora is being read, the job gets its grace period to
     finish; past it, the fetch is cancelled and the lease given back (the run is queued again
     with the same attempt count, and re-enqueued), so no other worker waits for a lease to expire.
+    An attempt that fails with a retriable error, while attempts are left, queues the run again
+    after a jittered delay and re-enqueues its job through `requeue`; `retry=False` (inline
+    runs, which have no queue to come back through) fails it at once instead.
     """
     claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
     if claimed is None:
@@ -89,7 +119,7 @@ def execute_run(
         return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
     started = time.monotonic()
     try:
-        counts = _sync(runtime, claimed, customer, shutdown)
+        counts, previous = _sync(runtime, claimed, customer, shutdown)
     except LeaseLostError:
         return _lease_lost(claimed, customer, time.monotonic() - started)
     except JobInterruptedError:
@@ -98,14 +128,19 @@ def execute_run(
         # The database itself failed (restart, lost connection): the customer did nothing
         # wrong, so record nothing; the lease expires and the reaper re-queues the run.
         return _database_failed(claimed, customer, exc, time.monotonic() - started)
-    except Exception as exc:  # any failure ends the run as failed, never a crash of the worker
-        return _failed(runtime, claimed, customer, exc, time.monotonic() - started)
-    return _succeeded(runtime, claimed, customer, counts, time.monotonic() - started)
+    except Exception as exc:  # any failure ends the attempt, never a crash of the worker
+        took = time.monotonic() - started
+        if retry:
+            retried = _retried(runtime, claimed, customer, exc, requeue, took)
+            if retried is not None:
+                return retried
+        return _failed(runtime, claimed, customer, exc, took)
+    return _succeeded(runtime, claimed, customer, counts, previous, time.monotonic() - started)
 
 
 def _sync(
     runtime: Runtime, claimed: ClaimedRun, customer: Customer, shutdown: Shutdown | None
-) -> SyncCounts:
+) -> tuple[SyncCounts, PreviousState | None]:
     secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
     SECRETS.register(secret.get_secret_value())
     known = {
@@ -126,8 +161,9 @@ def _sync(
             datetime.now(UTC),
         )
         counts = replace(counts, api_requests=result.api_requests + result.token_requests)
+        previous = runtime.customers.record_success(session.connection(), customer.id)
         runtime.ledger.finish_succeeded(session, claimed.run_id, claimed.attempt, counts)
-    return counts
+    return counts, previous
 
 
 async def _fetch(
@@ -141,7 +177,9 @@ async def _fetch(
     track_id = f"zws-run-{claimed.run_id}-{claimed.attempt}"
     try:
         async with asyncio.timeout(settings.job_timeout_seconds):
-            async with tenant_client(settings, customer, secret, track_id=track_id) as client:
+            async with tenant_client(
+                settings, customer, secret, keyring=runtime.keyring, track_id=track_id
+            ) as client:
                 return await fetch_workflows(
                     client,
                     known,
@@ -213,32 +251,105 @@ def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue) -> RunOutcome:
 
 
 def _succeeded(
-    runtime: Runtime, claimed: ClaimedRun, customer: Customer, counts: SyncCounts, took: float
+    runtime: Runtime,
+    claimed: ClaimedRun,
+    customer: Customer,
+    counts: SyncCounts,
+    previous: PreviousState | None,
+    took: float,
 ) -> RunOutcome:
     _log_attempt(claimed, customer, "succeeded", took, counts)
-    FailureAlerts.from_settings(runtime.settings).after_success(
-        customer.id, customer.name, customer.consecutive_failures
-    )
+    if previous is not None:
+        FailureAlerts.from_settings(runtime.settings).after_success(
+            customer.id, customer.name, previous.consecutive_failures, previous.circuit
+        )
     return RunOutcome(claimed.run_id, customer.id, "succeeded", counts, took)
+
+
+def _retried(
+    runtime: Runtime,
+    claimed: ClaimedRun,
+    customer: Customer,
+    exc: Exception,
+    requeue: Requeue,
+    took: float,
+) -> RunOutcome | None:
+    """Queue the run again for a later attempt when the policy says so; None when it does not.
+
+    The customer's failures are not counted: only a run's final failure counts (and can open
+    its circuit). The ledger write is fenced; the job is re-enqueued only after it.
+    """
+    decision = job_retry_policy(runtime.settings).decide(
+        exc, claimed.attempt, claimed.max_attempts, random.Random()
+    )
+    if not decision.retry:
+        return None
+    reason = _reason(exc)
+    delay = decision.delay_seconds
+    if not runtime.ledger.retry_later(
+        claimed.run_id, claimed.attempt, delay, type(exc).__name__, reason
+    ):
+        return _lease_lost(claimed, customer, took)
+    try:
+        requeue(claimed.run_id, delay)
+    except WorkflowSyncError as requeue_error:
+        # The run is queued in the ledger: the reaper re-enqueues it once it is stale.
+        logger.warning(
+            "run %s: could not re-enqueue its retry (%s); the reaper will",
+            claimed.run_id,
+            type(requeue_error).__name__,
+            extra={"run_id": claimed.run_id, "customer_id": customer.id},
+        )
+    _log_attempt(claimed, customer, "retrying", took, SyncCounts(), error=reason, exc=exc)
+    return RunOutcome(claimed.run_id, customer.id, "retrying", SyncCounts(), took, reason)
 
 
 def _failed(
     runtime: Runtime, claimed: ClaimedRun, customer: Customer, exc: Exception, took: float
 ) -> RunOutcome:
-    reason = clean(str(exc) or type(exc).__name__)[:_MAX_ERROR_CHARS]
+    """End the run failed, count the customer's failure and move its circuit, in one
+    transaction; alert when that opened the circuit."""
+    reason = _reason(exc)
     try:
-        runtime.ledger.finish_failed(claimed.run_id, claimed.attempt, type(exc).__name__, reason)
+        with writing(runtime.engine) as conn:
+            runtime.ledger.fail_attempt(
+                conn, claimed.run_id, claimed.attempt, type(exc).__name__, reason
+            )
+            recorded = runtime.customers.record_failure(
+                conn,
+                customer.id,
+                circuit_policy(runtime.settings),
+                datetime.now(UTC),
+                hold=isinstance(exc, AuthenticationError | PermissionDeniedError),
+                attention=_attention_reason(exc),
+            )
     except LeaseLostError:
         return _lease_lost(claimed, customer, took)
-    attention = _attention_reason(exc)
-    if attention is not None:
-        runtime.customers.set_attention(customer.id, attention)
     _log_attempt(claimed, customer, "failed", took, SyncCounts(), error=reason, exc=exc)
-    failures = customer.consecutive_failures + 1
-    FailureAlerts.from_settings(runtime.settings).after_failure(
-        customer.id, customer.name, failures, reason
-    )
+    if recorded is not None:
+        _alert_failure(runtime, customer, recorded, reason)
     return RunOutcome(claimed.run_id, customer.id, "failed", SyncCounts(), took, reason)
+
+
+def _alert_failure(
+    runtime: Runtime, customer: Customer, recorded: RecordedFailure, reason: str
+) -> None:
+    change = recorded.change
+    if change.event is not None:
+        logger.warning(
+            "circuit of customer %s %s: %s",
+            customer.id,
+            change.event.value,
+            change.circuit.describe(datetime.now(UTC)),
+            extra={"event": "circuit_" + change.event.value, "customer_id": customer.id},
+        )
+    FailureAlerts.from_settings(runtime.settings).after_failure(
+        customer.id, customer.name, recorded.consecutive_failures, reason, change
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return clean(str(exc) or type(exc).__name__)[:_MAX_ERROR_CHARS]
 
 
 def _database_failed(
@@ -283,7 +394,7 @@ def _log_attempt(
     exc: Exception | None = None,
 ) -> None:
     """The one structured line per attempt that the specification's monitoring asks for."""
-    level = logging.INFO if outcome == "succeeded" else logging.ERROR
+    level = {"succeeded": logging.INFO, "retrying": logging.WARNING}.get(outcome, logging.ERROR)
     logger.log(
         level,
         "sync run %s for customer %s %s",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from zuora_workflow_sync.domain.circuit import skip_reason
 from zuora_workflow_sync.domain.models import Customer, CustomerStatus
 from zuora_workflow_sync.runtime import Runtime
 
@@ -57,6 +58,8 @@ def _skip_reason(
         return f"sync status is {status.value}"
     if active_run is not None:
         return f"run {active_run} is already queued or running"
+    if not customer.circuit.allows_dispatch(now):
+        return skip_reason(customer.circuit, customer.id)
     synced = customer.last_synced_at
     if not force and synced is not None and synced > now - timedelta(seconds=window_seconds):
         return f"synced recently ({synced.isoformat()}); use --force to override"

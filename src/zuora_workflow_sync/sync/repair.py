@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from zuora_workflow_sync.domain.models import SyncRun
 from zuora_workflow_sync.errors import WorkflowSyncError
 from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store.engine import writing
 from zuora_workflow_sync.sync.dispatch import RunQueue
+from zuora_workflow_sync.sync.job import circuit_policy
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +114,20 @@ class _Pass:
             return
         self.report.failed.append(run.id)
         _log(run, "run_failed", reason, level=logging.ERROR)
-        customer = self._runtime.customers.get(run.customer_id)
-        if customer is not None:
-            FailureAlerts.from_settings(self._runtime.settings).after_failure(
-                customer.id, customer.name, customer.consecutive_failures, reason
+        runtime = self._runtime
+        # The ledger counted the failure; the circuit moves in a second, short transaction.
+        with writing(runtime.engine) as conn:
+            recorded = runtime.customers.record_failure(
+                conn,
+                run.customer_id,
+                circuit_policy(runtime.settings),
+                datetime.now(UTC),
+                counted=True,
+            )
+        customer = runtime.customers.get(run.customer_id)
+        if recorded is not None and customer is not None:
+            FailureAlerts.from_settings(runtime.settings).after_failure(
+                customer.id, customer.name, recorded.consecutive_failures, reason, recorded.change
             )
 
     def _enqueue(self, run: SyncRun) -> bool:

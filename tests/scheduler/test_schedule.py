@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from tests.store.factories import add_customer
 from zuora_workflow_sync.cli.scheduler import QueueCache
@@ -16,11 +16,13 @@ from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.queue import QueueUnavailableError
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.leases import LeaseRepository
+from zuora_workflow_sync.store.tables import CustomerRow
 from zuora_workflow_sync.sync.schedule import (
     SCHEDULER_LEASE,
     CronSchedule,
     Scheduler,
     StepReport,
+    schedule_tolerance,
 )
 
 from .conftest import (
@@ -247,3 +249,25 @@ def test_cron_finds_the_latest_and_next_firing_when_given_a_moment(
 
     assert cron.latest(moment) == datetime(2026, 3, 1, *latest, tzinfo=UTC)
     assert cron.next_after(moment) == datetime(2026, 3, 1, *following, tzinfo=UTC)
+
+
+def test_scheduled_dispatch_counts_a_customer_synced_just_under_the_window_ago_as_due(
+    runtime: Runtime, engine: Engine, make_scheduler: MakeScheduler, clock: FakeClock
+) -> None:
+    # Synced 55 minutes before the tick (a stagger and a sync after the previous hourly tick):
+    # due, or an hourly cron would sync it every two hours. Synced 40 minutes ago: not due.
+    late, recent = _customers(engine, 2)
+    tick = CronSchedule("* * * * *").latest(clock.now)
+    with engine.begin() as conn:
+        for customer, minutes in ((late, 55), (recent, 40)):
+            conn.execute(
+                update(CustomerRow)
+                .where(CustomerRow.id == customer)
+                .values(last_synced_at=tick - timedelta(minutes=minutes))
+            )
+
+    report = make_scheduler("host-a:1:aa").step()
+
+    assert report.tick_at == tick
+    assert _scheduled(runtime) == {late: 1}
+    assert schedule_tolerance(runtime.settings) == 900.0

@@ -171,6 +171,9 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
         (b'{"a": NaN}', "NaN"),
         (b'{"a": 1, "a": 2}', "duplicate JSON key"),
         (b'{"a": "x\\u0000y"}', "NUL"),
+        (b'{"x\\u0000": 1}', "NUL"),
+        (b'[{"a": ["x\\u0000"]}]', "NUL"),
+        (b'{"a": "x\x00y"}', "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "nesting too deep"),
         (b'{"a": 1', "not valid JSON"),
@@ -181,6 +184,10 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
 def test_json_is_refused_when_malformed(body: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match=reason):
         parse_json(body, status=200, request_id=None)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    assert parse_json(b'{"a": "\\\\u0000"}', status=200, request_id=None) == {"a": "\\u0000"}
 
 
 def test_remote_text_loses_line_breaks_when_made_safe() -> None:

@@ -91,6 +91,8 @@ class DispatchOptions:
     trigger: RunTrigger = RunTrigger.COMMAND
     dispatched_by: str = "unknown"
     spread_seconds: float | None = None
+    # Customers synced up to this long before the window ends count as due (the scheduler's).
+    window_tolerance_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         spread = self.spread_seconds
@@ -192,7 +194,7 @@ class Dispatcher:
 
     def _all(self, options: DispatchOptions) -> DispatchResult:
         settings = self._runtime.settings
-        window = settings.sync_window_seconds
+        window = max(0.0, settings.sync_window_seconds - options.window_tolerance_seconds)
         total = self._runtime.customers.count_due(self._now, window, force=options.force)
         result = DispatchResult()
         self._report_open_circuits(result)

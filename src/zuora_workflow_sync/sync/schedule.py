@@ -23,6 +23,7 @@ from cronsim import CronSim, CronSimError
 from zuora_workflow_sync.domain.models import RunTrigger
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.leases import LeaseKeeper, LeaseRepository
 from zuora_workflow_sync.sync.dispatch import (
     Dispatcher,
@@ -34,6 +35,20 @@ from zuora_workflow_sync.sync.dispatch import (
 from zuora_workflow_sync.sync.repair import QueueOpener, RepairReport, repair
 
 logger = logging.getLogger(__name__)
+
+_TOLERANCE_SHARE = 0.25
+_MAX_TOLERANCE_SECONDS = 900.0
+
+
+def schedule_tolerance(settings: Settings) -> float:
+    """How much earlier than the sync window a scheduled dispatch counts a customer as due.
+
+    A customer dispatched at one tick is synced a little later (its stagger, the queue, the
+    sync itself), so with an hourly cron and a one-hour window it would not yet be due at the
+    next tick and would be synced every two hours. A quarter of the window, at most 15 minutes,
+    absorbs that; `sync-workflows` by hand keeps the exact window.
+    """
+    return min(settings.sync_window_seconds * _TOLERANCE_SHARE, _MAX_TOLERANCE_SECONDS)
 
 SCHEDULER_LEASE = "scheduler"
 Clock = Callable[[], datetime]
@@ -200,6 +215,7 @@ class Scheduler:
             fallback=False,  # never sync inline in the scheduler: the tick is retried instead
             trigger=RunTrigger.SCHEDULE,
             dispatched_by=f"scheduler {self._owner}",
+            window_tolerance_seconds=schedule_tolerance(self._runtime.settings),
         )
         queue_failed: tuple[type[Exception], ...] = (
             QueueUnavailableAtDispatchError,

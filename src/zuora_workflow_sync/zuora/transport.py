@@ -9,9 +9,11 @@ protocol error (and never leaks the Authorization header to another host).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import httpx
 
@@ -47,6 +49,13 @@ class RawResponse:
         return self.headers.get("zuora-request-id")
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's verifying TLS context (certifi's CAs), built once per process: loading the CA
+    bundle costs ~20 ms of CPU, which every sync's new pool would otherwise pay again."""
+    return httpx.create_ssl_context(verify=True)
+
+
 def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> httpx.AsyncClient:
     """The shared connection pool of a worker: TLS verified, no redirects, bounded pool."""
     timeout = httpx.Timeout(
@@ -58,7 +67,7 @@ def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> h
     return httpx.AsyncClient(
         timeout=timeout,
         follow_redirects=False,
-        verify=True,
+        verify=_tls_context(),
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),

@@ -50,6 +50,7 @@ def schedule_tolerance(settings: Settings) -> float:
     """
     return min(settings.sync_window_seconds * _TOLERANCE_SHARE, _MAX_TOLERANCE_SECONDS)
 
+
 SCHEDULER_LEASE = "scheduler"
 Clock = Callable[[], datetime]
 _MIN_WAIT_SECONDS = 0.1

@@ -68,8 +68,8 @@ def raw_contents(target: CoordinationTarget) -> list[str]:
         client = redis.Redis.from_url(target.url)
         try:
             found: list[str] = []
-            for name in client.scan_iter():
-                found.extend((_text(name), _text(client.get(name))))
+            for name in client.scan_iter():  # tokens, and the pacing's hashes and sorted sets
+                found.extend((_text(name), _text(_redis_value(client, name))))
             return found
         finally:
             client.close()
@@ -77,13 +77,28 @@ def raw_contents(target: CoordinationTarget) -> list[str]:
         return []
     connection = sqlite3.connect(target.path)
     try:
-        rows = [
-            *connection.execute("SELECT * FROM token_cache"),
-            *connection.execute("SELECT * FROM token_locks"),
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         ]
+        rows = [row for table in tables for row in connection.execute(f'SELECT * FROM "{table}"')]
     finally:
         connection.close()
     return [str(cell) for row in rows for cell in row]
+
+
+def _redis_value(client: redis.Redis, name: bytes) -> object:
+    """The value of any kind of key, whole."""
+    kind = _text(client.type(name))
+    if kind == "hash":
+        return client.hgetall(name)
+    if kind == "zset":
+        return client.zrange(name, 0, -1, withscores=True)
+    if kind == "list":
+        return client.lrange(name, 0, -1)
+    if kind == "set":
+        return client.smembers(name)
+    return client.get(name)
 
 
 def _text(raw: object) -> str:

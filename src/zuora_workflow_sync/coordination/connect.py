@@ -7,16 +7,21 @@ file in WAL mode is shared by all of its processes without a server.
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.queue.app import redact_url
+
+T = TypeVar("T")
 
 _SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 _REDIS_TIMEOUT_SECONDS = 5.0
@@ -69,8 +74,7 @@ def redis_client(target: CoordinationTarget) -> aioredis.Redis:
         decode_responses=False,
         # No CLIENT SETINFO on connect: redis-py would read its own package metadata (an email
         # parser run) for every new connection, a few ms of CPU per sync job.
-        lib_name=None,
-        lib_version=None,
+        driver_info=None,
     )
     return client
 
@@ -89,6 +93,33 @@ def connect_sqlite(target: CoordinationTarget) -> sqlite3.Connection:
         isolation_level=None,
         check_same_thread=False,
     )
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    try:
+        retry_busy(lambda: _use_wal(connection))
+    except BaseException:
+        connection.close()
+        raise
     return connection
+
+
+def retry_busy(operation: Callable[[], T]) -> T:
+    """Run `operation`, again after a short random pause while SQLite says the file is locked.
+
+    The busy timeout covers ordinary lock waits, but not all: switching a new file to WAL and
+    recovering a WAL after a crash answer "database is locked" at once, which happens when many
+    processes open the file together. Up to the busy timeout in all.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(random.uniform(0.005, 0.05))
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")

@@ -17,7 +17,11 @@ from typing import Protocol, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from zuora_workflow_sync.coordination.connect import CoordinationTarget, connect_sqlite
+from zuora_workflow_sync.coordination.connect import (
+    CoordinationTarget,
+    connect_sqlite,
+    retry_busy,
+)
 
 T = TypeVar("T")
 
@@ -168,17 +172,21 @@ def _immediate(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+def _create_schema(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS token_cache "
+        "(name TEXT PRIMARY KEY, sealed TEXT NOT NULL, expires_at REAL NOT NULL)"
+    )
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS token_locks "
+        "(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
+    )
+
+
 def _open_sqlite(target: CoordinationTarget) -> sqlite3.Connection:
     connection = connect_sqlite(target)
     try:
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS token_cache "
-            "(name TEXT PRIMARY KEY, sealed TEXT NOT NULL, expires_at REAL NOT NULL)"
-        )
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS token_locks "
-            "(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
-        )
+        retry_busy(lambda: _create_schema(connection))
     except sqlite3.Error:
         connection.close()
         raise

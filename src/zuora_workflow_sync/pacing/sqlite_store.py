@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from zuora_workflow_sync.coordination import CoordinationTarget, connect_sqlite
+from zuora_workflow_sync.coordination.connect import retry_busy
 from zuora_workflow_sync.pacing.aimd import Assessment, LimitState, Signal, adjust
 from zuora_workflow_sync.pacing.store import (
     Admission,
@@ -208,7 +209,7 @@ class SqlitePacingStore:
             raise
         store = cls(connection, executor)
         try:
-            await store._run(_create_schema, connection)
+            await store._run(retry_busy, lambda: _create_schema(connection))
         except BaseException:
             await store.aclose()
             raise

@@ -218,26 +218,26 @@ class ZuoraClient:
         self, path: str, params: Mapping[str, str] | None
     ) -> tuple[RawResponse, ResponseMeta]:
         """One attempt; a 401 drops the token, renews it and tries exactly once more."""
-        key = self._credentials.cache_key
-        token = await self._tokens.get(key, self._fetch_token)
-        raw, meta = await self._get(path, params, token)
+        raw, meta, token = await self._get(path, params)
         if raw.status == 401:
-            self._tokens.invalidate(key, token)
-            token = await self._tokens.get(key, self._fetch_token)
-            raw, meta = await self._get(path, params, token)
+            self._tokens.invalidate(self._credentials.cache_key, token)
+            raw, meta, _ = await self._get(path, params)
         if raw.status >= 400:
             raise error_for_status(raw.status, raw.headers, raw.body)
         return raw, meta
 
     async def _get(
-        self, path: str, params: Mapping[str, str] | None, token: SecretStr
-    ) -> tuple[RawResponse, ResponseMeta]:
-        headers = self._headers()
-        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        request = self._http.build_request(
-            "GET", self._credentials.base_url + path, params=params, headers=headers
-        )
+        self, path: str, params: Mapping[str, str] | None
+    ) -> tuple[RawResponse, ResponseMeta, SecretStr]:
+        """One request, and the token it carried. The token is read once the tenant's pacing
+        lets the request go, so a long wait for a slot cannot send an expired token."""
         async with self._gate.slot() as slot:
+            token = await self._tokens.get(self._credentials.cache_key, self._fetch_token)
+            headers = self._headers()
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+            request = self._http.build_request(
+                "GET", self._credentials.base_url + path, params=params, headers=headers
+            )
             self.api_requests += 1
             raw = await exchange(self._http, request, self._settings.transport)
             rate_limit = parse_rate_limit(raw.headers)
@@ -254,7 +254,7 @@ class ZuoraClient:
         )
         if self._observer is not None:
             self._observer(meta)
-        return raw, meta
+        return raw, meta, token
 
     async def _fetch_token(self) -> tuple[SecretStr, float]:
         """`POST /oauth/token`; any non-2xx except 429/5xx means the credentials are bad."""

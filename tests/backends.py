@@ -139,24 +139,32 @@ def machine_lock(name: str, timeout: float = LOCK_WAIT_SECONDS) -> Iterator[None
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.fixture
-def backend_redis_url() -> Iterator[str]:
-    """The reserved Redis database, empty before and after the test, for this session alone."""
-    client = redis.Redis.from_url(REDIS_URL)
+@contextmanager
+def reserved_redis(url: str) -> Iterator[str]:
+    """Redis database `url`, for this test alone: empty before and after, other sessions on the
+    machine wait (a lock file); skips when Redis is unreachable (fails with REQUIRE_SERVICES)."""
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.exceptions.RedisError as error:
         client.close()
-        service_missing(f"Redis unreachable at {REDIS_URL} ({type(error).__name__})")
+        service_missing(f"Redis unreachable at {url} ({type(error).__name__})")
     try:
-        with machine_lock(REDIS_URL):
+        with machine_lock(url):
             client.flushdb()
             try:
-                yield REDIS_URL
+                yield url
             finally:
                 client.flushdb()
     finally:
         client.close()
+
+
+@pytest.fixture
+def backend_redis_url() -> Iterator[str]:
+    """The reserved Redis database, empty before and after the test, for this session alone."""
+    with reserved_redis(REDIS_URL) as url:
+        yield url
 
 
 def sqlite_backend(folder: Path) -> Backend:

@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.backends import machine_lock, service_missing
+from tests.backends import reserved_redis
 from zuora_workflow_sync.pacing import PacingGate, TenantLimits
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.zuora.gate import Observation
@@ -28,21 +27,8 @@ PACING_REDIS_URL = os.environ.get("ZWS_TEST_PACING_REDIS_URL", "redis://127.0.0.
 @pytest.fixture
 def pacing_redis_url() -> Iterator[str]:
     """Redis database 11, reserved for this suite, empty before and after each test."""
-    client = redis.Redis.from_url(PACING_REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as error:
-        client.close()
-        service_missing(f"Redis unreachable at {PACING_REDIS_URL} ({type(error).__name__})")
-    try:
-        with machine_lock(PACING_REDIS_URL):
-            client.flushdb()
-            try:
-                yield PACING_REDIS_URL
-            finally:
-                client.flushdb()
-    finally:
-        client.close()
+    with reserved_redis(PACING_REDIS_URL) as url:
+        yield url
 
 
 @pytest.fixture(

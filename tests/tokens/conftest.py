@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.backends import machine_lock, service_missing
+from tests.backends import reserved_redis
 from zuora_workflow_sync.coordination.connect import CoordinationTarget, parse_coordination_url
 from zuora_workflow_sync.simulator import SimulatorAdmin
 from zuora_workflow_sync.store.secrets import Keyring
@@ -31,21 +31,8 @@ def keyring() -> Keyring:
 @pytest.fixture
 def tokens_redis_url() -> Iterator[str]:
     """Redis database 10, empty before and after the test, for this session alone."""
-    client = redis.Redis.from_url(TOKENS_REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as error:
-        client.close()
-        service_missing(f"Redis unreachable at {TOKENS_REDIS_URL} ({type(error).__name__})")
-    try:
-        with machine_lock(TOKENS_REDIS_URL):
-            client.flushdb()
-            try:
-                yield TOKENS_REDIS_URL
-            finally:
-                client.flushdb()
-    finally:
-        client.close()
+    with reserved_redis(TOKENS_REDIS_URL) as url:
+        yield url
 
 
 @pytest.fixture(

@@ -12,7 +12,9 @@ The API-bound floor is what the same requests need at exactly the allowed concur
 customer's sync is one listing page after another, then its exports `cap` at a time, each
 request taking the simulated latency; the customers' syncs are laid out on the P x C job slots
 (longest first). wall / floor is the figure of merit; the simulator's 429 count must be 0 and
-its per-tenant peak in flight at most `cap`.
+its per-tenant peak in flight at most `cap`. For reference, a bare client (httpx, no pacing,
+database or queue) then sends the same requests at the same slots and cap: what the simulator
+and HTTP themselves cost above the floor on this machine.
 
     .venv/bin/python benchmarks/sync_throughput.py                   # PostgreSQL + Redis
     .venv/bin/python benchmarks/sync_throughput.py --configuration sqlite --tenants 50
@@ -21,6 +23,7 @@ its per-tenant peak in flight at most `cap`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import heapq
 import math
 import os
@@ -36,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import redis
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
@@ -319,6 +323,47 @@ def measure(options: Options, admin: SimulatorAdmin, settings: Settings) -> Pass
     )
 
 
+async def reference_seconds(options: Options, admin: SimulatorAdmin) -> float:
+    """The same requests sent by a bare client (httpx, no pacing, no database, no queue) at the
+    same job slots and per-tenant cap: what this environment itself costs above the floor."""
+    views = admin.tenants()
+    async with httpx.AsyncClient(timeout=60) as http:
+        lanes: list[tuple[str, dict[str, str]]] = []
+        for view in views:
+            credentials = TenantCredentials.from_view(view)
+            form = {
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+                "grant_type": "client_credentials",
+            }
+            token = (await http.post(f"{credentials.base_url}/oauth/token", data=form)).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            if view["multi_entity"]:
+                headers["Zuora-Entity-Ids"] = credentials.entity_ids[0]
+            lanes.append((credentials.base_url, headers))
+        pending = list(reversed(lanes))
+
+        async def sync_like(base_url: str, headers: dict[str, str]) -> None:
+            listing = await http.get(
+                f"{base_url}/workflows", params={"page_length": "50"}, headers=headers
+            )
+            gate = asyncio.Semaphore(options.cap)
+
+            async def export(workflow_id: int) -> None:
+                async with gate:
+                    await http.get(f"{base_url}/workflows/{workflow_id}/export", headers=headers)
+
+            await asyncio.gather(*(export(item["id"]) for item in listing.json()["data"]))
+
+        async def slot() -> None:
+            while pending:
+                await sync_like(*pending.pop())
+
+        started = time.monotonic()
+        await asyncio.gather(*(slot() for _ in range(options.workers * options.concurrency)))
+        return time.monotonic() - started
+
+
 def main() -> None:
     options = parse_args()
     print(
@@ -335,6 +380,7 @@ def main() -> None:
             warm, failed = sync_everyone(settings, options.timeout)
             print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
             passes = [measure(options, admin, settings) for _ in range(options.repeat)]
+        reference = asyncio.run(reference_seconds(options, admin))
     header = "pass  wall s  floor s  ratio  requests  429s  tokens  peak/tenant  failed"
     print(header)
     for number, figure in enumerate(passes, 1):
@@ -345,6 +391,12 @@ def main() -> None:
         )
     ratios = [figure.ratio for figure in passes]
     print(f"ratio: best {min(ratios):.3f}, median {statistics.median(ratios):.3f} (target <= 1.15)")
+    best = min(figure.wall_seconds for figure in passes)
+    print(
+        f"bare reference client, same slots and cap: {reference:.2f} s "
+        f"(floor x {reference / passes[0].floor_seconds:.2f}); product / reference: "
+        f"{best / reference:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -156,9 +156,11 @@ class Fleet:
             )
         return added
 
-    def add_customer(self, credentials: TenantCredentials, multi_entity: bool) -> int:
+    def add_customer(
+        self, credentials: TenantCredentials, multi_entity: bool, name: str | None = None
+    ) -> int:
         customer = self.runtime.customers.add(
-            f"Customer of {credentials.name}",
+            name or f"Customer of {credentials.name}",
             zuora_base_url=credentials.base_url,
             client_id=credentials.client_id,
             client_secret_encrypted=self.runtime.keyring.encrypt(

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.simulator import TenantCredentials
@@ -26,19 +25,10 @@ def add_customers_of(fleet: Fleet, tenant: str, count: int) -> list[int]:
     """Register `count` customers that all use `tenant`'s credentials (one Zuora tenant)."""
     view = fleet.admin.tenant(tenant)
     credentials = TenantCredentials.from_view(view)
-    ids = []
-    for number in range(count):
-        customer = fleet.runtime.customers.add(
-            f"Customer {number} of {tenant}",
-            zuora_base_url=credentials.base_url,
-            client_id=credentials.client_id,
-            client_secret_encrypted=fleet.runtime.keyring.encrypt(
-                SecretStr(credentials.client_secret)
-            ),
-            entity_id=credentials.entity_ids[0] if view["multi_entity"] else None,
-        )
-        ids.append(customer.id)
-    return ids
+    return [
+        fleet.add_customer(credentials, view["multi_entity"], f"Customer {n} of {tenant}")
+        for n in range(count)
+    ]
 
 
 def served(fleet: Fleet, tenant: str, field: str = "total") -> int:

@@ -50,8 +50,7 @@ class RetryPolicy:
 
     def backoff_seconds(self, attempt: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))] for attempt >= 1."""
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** min(attempt - 1, 62)))
-        return rng.uniform(0.0, ceiling)
+        return full_jitter(self.base_seconds, self.cap_seconds, attempt, rng)
 
     def decide(self, error: ZuoraError, attempt: int, rng: random.Random) -> RetryDecision:
         """What to do after `attempt` (1-based) failed with `error`."""
@@ -69,6 +68,11 @@ class RetryPolicy:
             # Waiting exactly Retry-After would wake every client at once: spread them a little.
             delay = retry_after + rng.uniform(0.0, self.base_seconds)
         return RetryDecision(True, delay, f"{type(error).__name__}, attempt {attempt}")
+
+
+def full_jitter(base: float, cap: float, attempt: int, rng: random.Random) -> float:
+    """Uniform in [0, min(cap, base * 2**(attempt-1))] for attempt >= 1 (Zuora's advice)."""
+    return rng.uniform(0.0, min(cap, base * (2 ** min(attempt - 1, 62))))
 
 
 def _retry_after(error: ZuoraError) -> float | None:
@@ -103,8 +107,7 @@ class JobRetryPolicy:
             return RetryDecision(False, 0.0, f"{type(error).__name__} is not retried")
         if attempt >= max_attempts:
             return RetryDecision(False, 0.0, f"gave up after {attempt} attempts")
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** min(max(attempt, 1) - 1, 62)))
-        delay = rng.uniform(0.0, ceiling)
+        delay = full_jitter(self.base_seconds, self.cap_seconds, max(attempt, 1), rng)
         retry_after = _retry_after(error) if isinstance(error, ZuoraError) else None
         if retry_after is not None:
             delay = max(delay, retry_after)

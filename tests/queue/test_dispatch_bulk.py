@@ -69,9 +69,21 @@ def job_queue(runtime: Runtime) -> Iterator[JobQueue]:
     queue.close()
 
 
-def _dispatch(runtime: Runtime, queue: RefusingQueue) -> tuple[Dispatcher, list[str]]:
+@pytest.fixture(params=[1, 2], ids=["one recorder", "two recorders"])
+def recorders(request: pytest.FixtureRequest) -> int:
+    """Batches recorded at once: SQLite's one writer, or PostgreSQL's two connections (here on
+    SQLite, whose lock serializes them: the order of events is what is tested)."""
+    value: int = request.param
+    return value
+
+
+def _dispatch(
+    runtime: Runtime, queue: RefusingQueue, recorders: int = 1
+) -> tuple[Dispatcher, list[str]]:
     said: list[str] = []
-    dispatcher = Dispatcher(runtime, queue, (QueueUnavailableError,), say=said.append)
+    dispatcher = Dispatcher(
+        runtime, queue, (QueueUnavailableError,), say=said.append, recorders=recorders
+    )
     return dispatcher, said
 
 
@@ -83,10 +95,10 @@ def _statuses(runtime: Runtime) -> dict[RunStatus, int]:
 
 
 def test_each_batch_is_one_bulk_call_with_its_stagger_when_dispatching_all(
-    runtime: Runtime, job_queue: JobQueue
+    runtime: Runtime, job_queue: JobQueue, recorders: int
 ) -> None:
     queue = RefusingQueue(job_queue, refuse_from=99)
-    dispatcher, said = _dispatch(runtime, queue)
+    dispatcher, said = _dispatch(runtime, queue, recorders)
 
     result = dispatcher.dispatch(DispatchOptions(customer_id=None))
 
@@ -101,10 +113,10 @@ def test_each_batch_is_one_bulk_call_with_its_stagger_when_dispatching_all(
 
 
 def test_refused_batch_is_abandoned_and_run_inline_when_the_bulk_call_fails(
-    runtime: Runtime, job_queue: JobQueue
+    runtime: Runtime, job_queue: JobQueue, recorders: int
 ) -> None:
     queue = RefusingQueue(job_queue, refuse_from=2)
-    dispatcher, said = _dispatch(runtime, queue)
+    dispatcher, said = _dispatch(runtime, queue, recorders)
 
     result = dispatcher.dispatch(DispatchOptions(customer_id=None))
 
@@ -126,16 +138,20 @@ def test_refused_batch_is_abandoned_and_run_inline_when_the_bulk_call_fails(
 
 
 def test_refused_batch_is_abandoned_and_dispatch_fails_when_fallback_is_off(
-    runtime: Runtime, job_queue: JobQueue
+    runtime: Runtime, job_queue: JobQueue, recorders: int
 ) -> None:
     queue = RefusingQueue(job_queue, refuse_from=1)
-    dispatcher, _ = _dispatch(runtime, queue)
+    dispatcher, _ = _dispatch(runtime, queue, recorders)
 
     with pytest.raises(QueueUnavailableAtDispatchError):
         dispatcher.dispatch(DispatchOptions(customer_id=None, fallback=False))
 
-    # The refused batch and the one recorded meanwhile; nothing after that is recorded.
-    assert _statuses(runtime) == {RunStatus.ABANDONED: 2 * BATCH}
+    # The refused batch and those recorded meanwhile (one, or with two recorders the other
+    # two); nothing after that is recorded, and no run is left queued without a job.
+    recorded_meanwhile = {1: BATCH, 2: CUSTOMERS - BATCH}[recorders]
+    assert _statuses(runtime) == {RunStatus.ABANDONED: BATCH + recorded_meanwhile}
+    reason = "queue unavailable: database or disk is full"
+    assert all(run.error_message == reason for run in runtime.ledger.list_runs())
     assert len(queue.batches) == 1
     assert job_queue.scheduled_count() == 0
 

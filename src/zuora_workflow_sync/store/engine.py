@@ -89,6 +89,14 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wa
             mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
             if use_wal and str(mode).lower() != "wal":
                 cursor.execute("PRAGMA journal_mode = WAL")
+            if use_wal:
+                # SQLite's recommended pairing with WAL: a commit no longer waits for an fsync
+                # (checkpoints still do). The database cannot be corrupted; an OS crash or power
+                # loss may roll back the last commits, which the ledger repairs: a finished run
+                # reverts to running and is reclaimed, a lost dispatch is a queued job whose
+                # claim finds no run (a no-op). ~13 ms a commit on this machine's disk.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA cache_size = -8000")
         finally:
             cursor.close()
 

@@ -157,6 +157,7 @@ class Dispatcher:
         say: Say,
         rng: random.Random | None = None,
         now: datetime | None = None,
+        recorders: int | None = None,
     ) -> None:
         self._runtime = runtime
         self._queue = queue
@@ -164,6 +165,12 @@ class Dispatcher:
         self._say = say
         self._rng = rng or random.Random()
         self._now = now or datetime.now(UTC)
+        # Batches recorded at once (see `Pipeline`): PostgreSQL takes two, SQLite one writer.
+        dialect = runtime.engine.dialect.name
+        self._recorders = recorders or (2 if dialect == "postgresql" else 1)
+
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(self._queue.enqueue_many, self._queue_errors, recorders=self._recorders)
 
     def dispatch(self, options: DispatchOptions) -> DispatchResult:
         """Dispatch one customer or every due customer; WorkflowSyncError on bad input."""
@@ -183,7 +190,7 @@ class Dispatcher:
             return DispatchResult(recently_synced=True)
         self._say(f"Syncing workflows for customer: {customer.name}")
         result = DispatchResult()
-        with Pipeline(self._queue.enqueue_many, self._queue_errors) as pipeline:
+        with self._pipeline() as pipeline:
             self._feed(options, [DueCustomer(customer.id, customer.name)], result, pipeline, None)
             self._drain(options, result, pipeline)
         if result.skipped_active:
@@ -207,8 +214,7 @@ class Dispatcher:
         )
         low, high = settings.stagger_min_seconds, settings.stagger_max_seconds
         stagger = Stagger(self._rng, low, high, options.spread_seconds, total)
-        pipeline = Pipeline(self._queue.enqueue_many, self._queue_errors)
-        with _collector_paused(), pipeline:
+        with _collector_paused(), self._pipeline() as pipeline:
             for batch in _batches(due, settings.dispatch_batch_size):
                 self._feed(options, batch, result, pipeline, stagger)
             self._drain(options, result, pipeline)
@@ -243,16 +249,19 @@ class Dispatcher:
         pipeline: Pipeline,
         stagger: Stagger | None,
     ) -> None:
-        """Plan a batch while the ledger records the previous one and the queue takes the one
-        before; then pass the recorded batch on to the queue, and this one to the ledger."""
+        """Plan a batch while the ledger records the previous ones and the queue takes the one
+        before; then pass the oldest recorded batch on to the queue, and this one to the
+        ledger."""
         plan = self._plan(options, customers, result, stagger)
-        self._take_recorded(options, result, pipeline)
+        if pipeline.recorders_busy:
+            self._take_recorded(options, result, pipeline)
         if result.queue_error is not None and not plan.here:
             plan = self._plan(options, customers, result, None)  # the queue failed meanwhile
         pipeline.record(plan, partial(self._record, options, plan.requests))
 
     def _drain(self, options: DispatchOptions, result: DispatchResult, pipeline: Pipeline) -> None:
-        self._take_recorded(options, result, pipeline)
+        while pipeline.recording:
+            self._take_recorded(options, result, pipeline)
         self._settle(options, result, pipeline, [])
 
     def _plan(
@@ -278,8 +287,9 @@ class Dispatcher:
     def _take_recorded(
         self, options: DispatchOptions, result: DispatchResult, pipeline: Pipeline
     ) -> None:
-        """Wait for the batch the ledger is recording; keep it for inline execution, or send it
-        once the queue has taken (or refused) the one before."""
+        """Wait for the oldest batch the ledger is recording; keep it for inline execution, or
+        send it once the queue has taken the one before. A batch recorded for the queue after
+        the queue failed is run here instead."""
         recorded = pipeline.recorded()
         if recorded is None:
             return
@@ -288,11 +298,12 @@ class Dispatcher:
         runs = outcome.recorded
         if plan.here:
             if result.queue_error is not None and not options.fallback:
-                self._refuse(runs, result.queue_error)
+                self._refuse(runs, result.queue_error, pipeline)
             result.inline.extend(runs)
             return
-        self._settle(options, result, pipeline, runs)
-        if result.queue_error is None:
+        if result.queue_error is not None:
+            self._run_here_instead(options, runs, result, pipeline)
+        elif self._settle(options, result, pipeline, runs):
             pipeline.send(runs, [(run.run_id, plan.delay_of[run.customer_id]) for run in runs])
 
     def _settle(
@@ -301,18 +312,20 @@ class Dispatcher:
         result: DispatchResult,
         pipeline: Pipeline,
         recorded_since: list[RecordedRun],
-    ) -> None:
-        """Wait for the batch on its way to the queue. A batch the queue refused was not sent
-        at all: it is abandoned and run inline, or refused (QueueUnavailableAtDispatchError)
-        when fallback is off; so is `recorded_since`, recorded meanwhile and not sent either."""
+    ) -> bool:
+        """Wait for the batch on its way to the queue; False if the queue refused it. A refused
+        batch was not sent at all: it is run here instead (see `_run_here_instead`), and so is
+        `recorded_since`, recorded meanwhile and not sent either."""
         sent = pipeline.sent()
         if sent is None:
-            return
+            return True
         runs, error = sent
         if error is None:
             result.queued.add(runs)
-        else:
-            self._lost_queue(options, [*runs, *recorded_since], result, error)
+            return True
+        self._fall_back(options, result, str(error))
+        self._run_here_instead(options, [*runs, *recorded_since], result, pipeline)
+        return False
 
     def _record(self, options: DispatchOptions, requests: list[RunRequest]) -> RecordResult:
         return self._runtime.ledger.record_batch(
@@ -335,25 +348,30 @@ class Dispatcher:
             return True
         return False
 
-    def _refuse(self, runs: list[RecordedRun], reason: str) -> None:
-        """No queue and no fallback: the ledger keeps the runs as abandoned, with the reason."""
+    def _refuse(self, runs: list[RecordedRun], reason: str, pipeline: Pipeline) -> None:
+        """No queue and no fallback: the ledger keeps the runs as abandoned, with the reason,
+        and so the runs of the batches still being recorded; then
+        QueueUnavailableAtDispatchError."""
+        unsent = list(runs)
+        while (recorded := pipeline.recorded()) is not None:
+            unsent.extend(recorded[1].recorded)
         self._runtime.ledger.abandon_undispatched(
-            [run.run_id for run in runs], f"queue unavailable: {reason}"
+            [run.run_id for run in unsent], f"queue unavailable: {reason}"
         )
         raise QueueUnavailableAtDispatchError(reason)
 
-    def _lost_queue(
+    def _run_here_instead(
         self,
         options: DispatchOptions,
         unsent: list[RecordedRun],
         result: DispatchResult,
-        exc: Exception,
+        pipeline: Pipeline,
     ) -> None:
-        """The queue refused a batch: abandon what it did not take, then fall back or fail."""
-        reason = str(exc)
-        self._fall_back(options, result, reason)
+        """Runs recorded for a queue that failed: abandoned with the reason, then recorded
+        again to run inline, or refused when fallback is off."""
+        reason = result.queue_error or "unknown"
         if not options.fallback:
-            self._refuse(unsent, reason)
+            self._refuse(unsent, reason, pipeline)
         self._runtime.ledger.abandon_undispatched(
             [run.run_id for run in unsent], f"queue unavailable: {reason}"
         )

@@ -42,6 +42,8 @@ def test_sqlite_pragmas_are_set_when_connecting(sqlite_engine: Engine) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL, with WAL
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -8000  # 8 MB
 
 
 def test_write_transaction_begins_immediate_when_on_sqlite(

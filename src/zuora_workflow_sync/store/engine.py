@@ -94,8 +94,11 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wa
                 # (checkpoints still do). The database cannot be corrupted; an OS crash or power
                 # loss may roll back the last commits, which the ledger repairs: a finished run
                 # reverts to running and is reclaimed, a lost dispatch is a queued job whose
-                # claim finds no run (a no-op). ~13 ms a commit on this machine's disk.
+                # claim finds no run (a no-op).
                 cursor.execute("PRAGMA synchronous = NORMAL")
+            # 8 MB of page cache (SQLite's default is 2 MB, Huey's 8): a 5,000-run dispatch
+            # batch touches five indexes; a tenth of a 100,000-customer dispatch was re-reading
+            # evicted pages. The cache fills only as far as the database needs.
             cursor.execute("PRAGMA cache_size = -8000")
         finally:
             cursor.close()

@@ -8,6 +8,8 @@ import pickle
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,41 @@ def test_concurrency_runs_n_handlers_at_once_when_n_jobs_wait(make_queue: QueueF
 
     assert not together.broken
     assert threads == {"jobs:Worker-1", "jobs:Worker-2", "jobs:Worker-3"}
+
+
+def test_each_job_thread_runs_inside_its_own_context_when_one_is_given(
+    make_queue: QueueFactory,
+) -> None:
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    together = threading.Barrier(2, timeout=WAIT_SECONDS)
+
+    @contextmanager
+    def context() -> Iterator[None]:
+        with lock:
+            events.append(("enter", threading.current_thread().name))
+        yield
+        with lock:
+            events.append(("exit", threading.current_thread().name))
+
+    def job(run_id: int) -> None:
+        with lock:
+            events.append(("job", threading.current_thread().name))
+        together.wait()
+
+    queue = make_queue("jobs", Recorder(job))
+    queue.enqueue_many((run_id, 0.0) for run_id in (1, 2))
+
+    run_worker(
+        [queue], concurrency=2, until_idle=lambda: True, poll_seconds=POLL, thread_context=context
+    )
+
+    threads = {"jobs:Worker-1", "jobs:Worker-2"}
+    assert {name for kind, name in events if kind == "enter"} == threads
+    assert {name for kind, name in events if kind == "exit"} == threads
+    for name in threads:
+        mine = [kind for kind, who in events if who == name]
+        assert mine[0] == "enter" and mine[-1] == "exit" and mine.count("job") == 1
 
 
 def test_drain_returns_when_every_job_ran(make_queue: QueueFactory) -> None:

@@ -22,6 +22,7 @@ from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.runs import SyncRunLedger
 from zuora_workflow_sync.sync.job import Shutdown
+from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -37,6 +38,7 @@ class _Execute(Protocol):
         worker_id: str,
         requeue: Callable[[int, float], None],
         shutdown: Shutdown | None = None,
+        session: JobSession | None = None,
     ) -> object: ...
 
 
@@ -60,6 +62,7 @@ class _RunJobs:
             worker_id=worker_id,
             requeue=self.queue.enqueue,
             shutdown=self.shutdown,
+            session=current_session(),
         )
 
 
@@ -107,6 +110,9 @@ def worker(
                 until_idle=until_idle,
                 grace_seconds=grace,
                 stop=shutdown.requested,
+                # Each job thread keeps its event loop, HTTP pool and Redis client for its
+                # next job (see `sync.session`).
+                thread_context=lambda: thread_session(runtime.settings),
             )
         finally:
             for opened in queues:

@@ -51,10 +51,14 @@ class TokenBackend(Protocol):
 
 
 class RedisTokenBackend:
-    """Entries as `zws:token:<hash>` with a PX expiry; locks as `SET NX PX` keys."""
+    """Entries as `zws:token:<hash>` with a PX expiry; locks as `SET NX PX` keys.
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    `owned`: `close` closes the client (False when it is borrowed from a `JobSession`).
+    """
+
+    def __init__(self, client: aioredis.Redis, *, owned: bool = True) -> None:
         self._client = client
+        self._owned = owned
 
     async def load(self, name: str) -> str | None:
         value = await self._client.get(_REDIS_PREFIX + name)
@@ -78,7 +82,8 @@ class RedisTokenBackend:
         await self._client.eval(_DELETE_IF_EQUAL, 1, _REDIS_LOCK_PREFIX + name, owner)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._owned:
+            await self._client.aclose()
 
 
 class SqliteTokenBackend:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from zuora_workflow_sync.coordination.connect import CoordinationTarget, redis_client
@@ -203,15 +204,20 @@ class SharedTokens:
 
 @contextlib.asynccontextmanager
 async def shared_tokens(
-    target: CoordinationTarget, keyring: Keyring
+    target: CoordinationTarget, keyring: Keyring, *, redis: aioredis.Redis | None = None
 ) -> AsyncIterator[SharedTokens]:
     """The token store at `target`, for one event loop; closed on exit.
 
     Opening does no I/O: an unreachable store shows on first use, as a warning and a fallback.
+    `redis`: a client of `target` to use (and leave open) instead of a new one.
     """
     backend: TokenBackend
     if target.kind == "redis":
-        backend = RedisTokenBackend(redis_client(target))
+        backend = (
+            RedisTokenBackend(redis_client(target))
+            if redis is None
+            else RedisTokenBackend(redis, owned=False)
+        )
     else:
         backend = SqliteTokenBackend(target)
     store = SharedTokens(backend, keyring, where=repr(target))

@@ -1,8 +1,9 @@
 """`Pacer`: the gates of one event loop (one sync job) over the coordination store.
 
 Open one per job with `open_pacer(settings)`: it connects to Redis or the SQLite file the
-settings name, and closes the connection on exit. An asyncio Redis client belongs to the loop
-that created it, which is why a pacer is not shared between jobs (each has its own loop).
+settings name, and closes the connection on exit; or it borrows the Redis client of the worker
+thread's `JobSession`, which lives as long as that thread's event loop (an asyncio Redis client
+belongs to the loop that created it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from zuora_workflow_sync.coordination import parse_coordination_url
@@ -86,17 +88,18 @@ def gate_tuning(
     return GateTuning(ttl, max_wait_seconds, window_seconds)
 
 
-async def open_store(settings: Settings) -> PacingStore:
+async def open_store(settings: Settings, *, redis: aioredis.Redis | None = None) -> PacingStore:
     """The store of `settings.resolved_coordination_url`: Redis or a SQLite file.
 
     A Redis that does not answer must not stop syncs (the inline fallback runs exactly when the
     Redis queue is down): pacing then uses this machine's SQLite file, with a warning, so caps
-    still hold across this machine's processes.
+    still hold across this machine's processes. `redis`: a client of that Redis to use (and
+    leave open) instead of a new one.
     """
     target = parse_coordination_url(settings.resolved_coordination_url)
     if target.kind == "sqlite":
         return await SqlitePacingStore.open(target)
-    store = RedisPacingStore.open(target)
+    store = RedisPacingStore.open(target) if redis is None else RedisPacingStore(redis, owned=False)
     try:
         await store.ping()
     except (RedisError, OSError) as exc:
@@ -120,15 +123,17 @@ async def open_pacer(
     max_wait_seconds: float = MAX_WAIT_SECONDS,
     window_seconds: tuple[float, float, float] = QUOTA_WINDOW_SECONDS,
     rng: random.Random | None = None,
+    redis: aioredis.Redis | None = None,
 ) -> AsyncIterator[Pacer]:
-    """A pacer on the coordination store for the running event loop, closed on exit."""
+    """A pacer on the coordination store for the running event loop, closed on exit (a
+    borrowed `redis` client is left open)."""
     tuning = gate_tuning(
         settings,
         slot_ttl_seconds=slot_ttl_seconds,
         max_wait_seconds=max_wait_seconds,
         window_seconds=window_seconds,
     )
-    store = await open_store(settings)
+    store = await open_store(settings, redis=redis)
     try:
         pacer = Pacer(store, tuning, rng=rng)
         try:

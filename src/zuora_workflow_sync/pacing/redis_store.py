@@ -179,10 +179,14 @@ def _admission(reply: list[Any]) -> Admission:
 
 
 class RedisPacingStore:
-    """`PacingStore` on Redis; one client (connection pool) per event loop."""
+    """`PacingStore` on Redis; one client (connection pool) per event loop.
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    `owned`: `aclose` closes the client (False when it is borrowed from a `JobSession`).
+    """
+
+    def __init__(self, client: aioredis.Redis, *, owned: bool = True) -> None:
         self._client = client
+        self._owned = owned
         self._step = client.register_script(_STEP)
         self._snapshot = client.register_script(_SNAPSHOT)
 
@@ -232,4 +236,5 @@ class RedisPacingStore:
         await self._client.ping()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owned:
+            await self._client.aclose()

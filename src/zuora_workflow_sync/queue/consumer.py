@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,8 @@ from zuora_workflow_sync.queue.app import JobQueue
 from zuora_workflow_sync.queue.serializer import UnsafePayloadError
 
 logger = logging.getLogger(__name__)
+
+ThreadContext = Callable[[], AbstractContextManager[object]]
 
 IDLE_POLL_MIN_SECONDS = 0.1
 IDLE_POLL_MAX_SECONDS = 1.0
@@ -102,21 +106,37 @@ class JobWorker:
 
     A job taken after the stop flag was set is put back untouched: a stopping worker starts
     nothing new. A storage error backs off with jitter; an unreadable payload is dropped.
+    `thread_context`, if given, is entered when the thread starts and left when it ends (what
+    the thread's jobs share, e.g. a `sync.session.JobSession`).
     """
 
-    def __init__(self, queue: JobQueue, stop_flag: threading.Event, activity: Activity) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        stop_flag: threading.Event,
+        activity: Activity,
+        thread_context: ThreadContext | None = None,
+    ) -> None:
         self.huey = queue.huey
         self.stop_flag = stop_flag
         self._queue = queue
         self._activity = activity
         self._backoff = StorageBackoff(queue, stop_flag, "worker")
         self._idle_seconds = IDLE_POLL_MIN_SECONDS
+        self._thread_context = thread_context
+        self._entered = ExitStack()
 
     def initialize(self) -> None:
-        """Nothing to set up; Huey's process loop calls it."""
+        """Enter the thread context; Huey's process loop calls it in the new thread."""
+        if self._thread_context is not None:
+            self._entered.enter_context(self._thread_context())
 
     def shutdown(self) -> None:
-        """Nothing to release; Huey's process loop calls it."""
+        """Leave the thread context; Huey's process loop calls it as the thread ends."""
+        try:
+            self._entered.close()
+        except Exception:
+            logger.exception("queue %s: closing a worker thread's context failed", self._queue.name)
 
     def loop(self, now: datetime | None = None) -> None:
         task = self._take()
@@ -208,9 +228,17 @@ class JobConsumer(Consumer):  # type: ignore[misc]  # huey ships no type hints
     join `threads()`.
     """
 
-    def __init__(self, queue: JobQueue, *, workers: int, activity: Activity) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        *,
+        workers: int,
+        activity: Activity,
+        thread_context: ThreadContext | None = None,
+    ) -> None:
         self._queue = queue
         self._activity = activity
+        self._thread_context = thread_context
         super().__init__(
             queue.huey, workers=workers, periodic=False, worker_type="thread", scheduler_interval=1
         )
@@ -219,7 +247,7 @@ class JobConsumer(Consumer):  # type: ignore[misc]  # huey ships no type hints
         return [self.scheduler, *(thread for _, thread in self.worker_threads)]
 
     def _create_worker(self) -> JobWorker:
-        return JobWorker(self._queue, self.stop_flag, self._activity)
+        return JobWorker(self._queue, self.stop_flag, self._activity, self._thread_context)
 
     def _create_scheduler(self) -> JobScheduler:
         return JobScheduler(self._queue, self.stop_flag, float(self.scheduler_interval))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from zuora_workflow_sync.queue.app import JobQueue, QueueUnavailableError
-from zuora_workflow_sync.queue.consumer import Activity, JobConsumer
+from zuora_workflow_sync.queue.consumer import Activity, JobConsumer, ThreadContext
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +32,23 @@ def run_worker(
     poll_seconds: float = 0.5,
     grace_seconds: float = 30.0,
     stop: threading.Event | None = None,
+    thread_context: ThreadContext | None = None,
 ) -> None:
     """Execute jobs of `queues` with `concurrency` threads each; return once stopped.
 
     Stops gracefully when `stop` is set, on SIGINT/SIGTERM (only when called on the main
     thread), or, with `until_idle`, once it returns True while no queue holds a job and none is
-    executing. Handler failures are logged by the job and never stop the worker.
+    executing. Handler failures are logged by the job and never stop the worker. Each job
+    thread runs inside `thread_context()` (entered as it starts, left as it ends), if given.
     """
     _check_arguments(queues, concurrency, poll_seconds, grace_seconds)
     stop = stop if stop is not None else threading.Event()
     at_once = threading.Event()
     activity = Activity()
-    consumers = [JobConsumer(queue, workers=concurrency, activity=activity) for queue in queues]
+    consumers = [
+        JobConsumer(queue, workers=concurrency, activity=activity, thread_context=thread_context)
+        for queue in queues
+    ]
     drain = None if until_idle is None else DrainWatch(queues, activity, until_idle)
     with _signals_handled(stop, at_once):
         for consumer in consumers:

@@ -1,9 +1,10 @@
-"""Building a ZuoraClient for one customer from the settings (one HTTP pool per sync).
+"""Building a ZuoraClient for one customer from the settings.
 
 Its tokens come from the coordination store shared by every worker (one token per customer per
 token lifetime, fleet-wide), and its requests are paced there (the customer's in-flight cap,
 quotas, pauses; the token endpoint's per-IP budget), all opened on the caller's event loop and
-closed with the client.
+closed with the client; or, in a worker thread, on its `JobSession`'s loop, with the session's
+HTTP pool and Redis client, which stay open for the thread's next job.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from pydantic import SecretStr
 
 from zuora_workflow_sync.coordination.connect import parse_coordination_url
@@ -28,6 +30,7 @@ from zuora_workflow_sync.pacing import (
 )
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.sync.session import JobSession
 from zuora_workflow_sync.zuora import (
     ClientSettings,
     TenantCredentials,
@@ -58,9 +61,16 @@ def client_settings(settings: Settings) -> ClientSettings:
 
 @asynccontextmanager
 async def tenant_client(
-    settings: Settings, customer: Customer, secret: str, *, keyring: Keyring, track_id: str
+    settings: Settings,
+    customer: Customer,
+    secret: str,
+    *,
+    keyring: Keyring,
+    track_id: str,
+    session: JobSession | None = None,
 ) -> AsyncIterator[ZuoraClient]:
-    """A client for `customer`'s tenant with its own connection pool, closed on exit.
+    """A client for `customer`'s tenant: with its own connection pool, closed on exit, or with
+    `session`'s (left open; run this on the session's loop).
 
     `keyring` seals the tokens shared through the coordination store.
     """
@@ -72,10 +82,12 @@ async def tenant_client(
     )
     limits = client_settings(settings)
     coordination = parse_coordination_url(settings.resolved_coordination_url)
+    max_connections = settings.export_concurrency + 2
+    redis = None if session is None else session.redis()
     async with (
-        open_pacer(settings) as pacer,
-        shared_tokens(coordination, keyring) as tokens,
-        new_http_client(limits.transport, max_connections=settings.export_concurrency + 2) as http,
+        open_pacer(settings, redis=redis) as pacer,
+        shared_tokens(coordination, keyring, redis=redis) as tokens,
+        _http_pool(limits, max_connections, session) as http,
     ):
         gate = pacer.gate(
             tenant_limits(
@@ -101,6 +113,17 @@ async def tenant_client(
             )
         finally:
             _log_pacing(customer, gate)
+
+
+@asynccontextmanager
+async def _http_pool(
+    limits: ClientSettings, max_connections: int, session: JobSession | None
+) -> AsyncIterator[httpx.AsyncClient]:
+    if session is not None:
+        yield session.http(limits.transport, max_connections)
+        return
+    async with new_http_client(limits.transport, max_connections=max_connections) as http:
+        yield http
 
 
 def _log_pacing(customer: Customer, gate: PacingGate) -> None:

@@ -39,6 +39,7 @@ from zuora_workflow_sync.store.runs import LeaseLostError
 from zuora_workflow_sync.store.workflows import apply_sync
 from zuora_workflow_sync.sync.client_factory import tenant_client
 from zuora_workflow_sync.sync.fetch import FetchResult, KnownWorkflow, fetch_workflows
+from zuora_workflow_sync.sync.session import JobSession
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def execute_run(
     requeue: Requeue,
     shutdown: Shutdown | None = None,
     retry: bool = True,
+    session: JobSession | None = None,
 ) -> RunOutcome:
     """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful.
 
@@ -109,7 +111,8 @@ def execute_run(
     with the same attempt count, and re-enqueued), so no other worker waits for a lease to expire.
     An attempt that fails with a retriable error, while attempts are left, queues the run again
     after a jittered delay and re-enqueues its job through `requeue`; `retry=False` (inline
-    runs, which have no queue to come back through) fails it at once instead.
+    runs, which have no queue to come back through) fails it at once instead. `session`: the
+    worker thread's loop and connections, kept for its next job (else the job makes its own).
     """
     claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
     if claimed is None:
@@ -119,7 +122,7 @@ def execute_run(
         return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
     started = time.monotonic()
     try:
-        counts, previous = _sync(runtime, claimed, customer, shutdown)
+        counts, previous = _sync(runtime, claimed, customer, shutdown, job_session=session)
     except LeaseLostError:
         return _lease_lost(claimed, customer, time.monotonic() - started)
     except JobInterruptedError:
@@ -139,7 +142,12 @@ def execute_run(
 
 
 def _sync(
-    runtime: Runtime, claimed: ClaimedRun, customer: Customer, shutdown: Shutdown | None
+    runtime: Runtime,
+    claimed: ClaimedRun,
+    customer: Customer,
+    shutdown: Shutdown | None,
+    *,
+    job_session: JobSession | None,
 ) -> tuple[SyncCounts, PreviousState | None]:
     secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
     SECRETS.register(secret.get_secret_value())
@@ -147,8 +155,9 @@ def _sync(
         zuora_id: KnownWorkflow(state.active_version, state.zuora_updated_at, state.alive)
         for zuora_id, state in runtime.workflows.incremental_state(customer.id).items()
     }
-    fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), known)
-    result = asyncio.run(_interruptible(fetch, shutdown))
+    fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), known, job_session)
+    work = _interruptible(fetch, shutdown)
+    result = asyncio.run(work) if job_session is None else job_session.run(work)
     with Session(runtime.engine) as session, session.begin():
         runtime.ledger.fence(session, claimed.run_id, claimed.attempt)
         counts = apply_sync(
@@ -172,13 +181,19 @@ async def _fetch(
     customer: Customer,
     secret: str,
     known: dict[int, KnownWorkflow],
+    session: JobSession | None,
 ) -> FetchResult:
     settings = runtime.settings
     track_id = f"zws-run-{claimed.run_id}-{claimed.attempt}"
     try:
         async with asyncio.timeout(settings.job_timeout_seconds):
             async with tenant_client(
-                settings, customer, secret, keyring=runtime.keyring, track_id=track_id
+                settings,
+                customer,
+                secret,
+                keyring=runtime.keyring,
+                track_id=track_id,
+                session=session,
             ) as client:
                 return await fetch_workflows(
                     client,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -56,8 +57,16 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=True)
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps no cookie: Zuora's REST API authenticates by bearer token, and one
+    pool serves many customers in turn (a worker thread's `JobSession`), so a cookie set in
+    one customer's response must never ride along with another customer's request."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> httpx.AsyncClient:
-    """The shared connection pool of a worker: TLS verified, no redirects, bounded pool."""
+    """The connection pool of a worker thread: TLS verified, no redirects, no cookies, bounded
+    pool."""
     timeout = httpx.Timeout(
         connect=limits.connect_timeout_seconds,
         read=limits.read_timeout_seconds,
@@ -66,6 +75,7 @@ def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> h
     )
     return httpx.AsyncClient(
         timeout=timeout,
+        cookies=_no_cookies(),
         follow_redirects=False,
         verify=_tls_context(),
         limits=httpx.Limits(

@@ -1,0 +1,143 @@
+"""`JobSession`: a worker thread's jobs share one loop, HTTP pool and Redis client, and each
+job still ends clean (its tasks cancelled, its customer's data not carried over)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from zuora_workflow_sync.domain.models import RunStatus
+from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.sync.client_factory import client_settings
+from zuora_workflow_sync.sync.job import execute_run
+from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
+
+from .conftest import AddCustomer, record_run
+
+
+def _pool_connections(http: httpx.AsyncClient) -> list[Any]:
+    # httpcore's pool: the connections it keeps open between requests.
+    return list(http._transport._pool.connections)  # type: ignore[attr-defined]
+
+
+def _sync(runtime: Runtime, customer_id: int, session: JobSession) -> str:
+    run = record_run(runtime, customer_id, full=True)
+    outcome = execute_run(
+        runtime, run.run_id, worker_id="w", requeue=lambda *_: None, session=session
+    )
+    assert outcome.status == "succeeded", outcome.error
+    finished = runtime.ledger.get(run.run_id)
+    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    return outcome.status
+
+
+def test_jobs_of_one_session_reuse_its_connections_when_run_one_after_another(
+    runtime: Runtime, add_customer: AddCustomer, sim_admin: SimulatorAdmin
+) -> None:
+    first, second = add_customer("tenant-001"), add_customer("tenant-002")
+    session = JobSession(runtime.settings)
+    try:
+        _sync(runtime, first.id, session)
+        limits = client_settings(runtime.settings).transport
+        http = session.http(limits, runtime.settings.export_concurrency + 2)
+        kept = _pool_connections(http)
+        redis = session.redis()
+
+        _sync(runtime, second.id, session)
+
+        # The simulator serves every tenant on one origin, as Zuora serves its customers.
+        assert kept and set(map(id, kept)) & set(map(id, _pool_connections(http)))
+        assert session.http(limits, 1) is http
+        assert session.redis() is redis
+        if runtime.settings.resolved_coordination_url.startswith("redis"):
+            assert redis is not None
+        else:
+            assert redis is None
+    finally:
+        session.close()
+    assert sim_admin.stats()["totals"]["too_many_requests"] == 0
+
+
+def test_tasks_a_job_leaves_behind_are_cancelled_when_it_ends(runtime: Runtime) -> None:
+    session = JobSession(runtime.settings)
+    started = asyncio.Event()
+    left: list[asyncio.Task[None]] = []
+
+    async def job() -> str:
+        async def forever() -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        left.append(asyncio.get_running_loop().create_task(forever()))
+        await started.wait()
+        return "done"
+
+    try:
+        assert session.run(job()) == "done"
+        assert left[0].cancelled()
+    finally:
+        session.close()
+
+
+def test_closed_session_refuses_jobs_and_closes_once(runtime: Runtime) -> None:
+    session = JobSession(runtime.settings)
+    session.close()
+    session.close()
+
+    async def job() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="closed"):
+        session.run(job())
+
+
+def test_thread_session_is_current_only_inside_its_block(runtime: Runtime) -> None:
+    assert current_session() is None
+    with thread_session(runtime.settings) as session:
+        assert current_session() is session
+    assert current_session() is None
+    with pytest.raises(RuntimeError, match="closed"):
+        session.run(asyncio.sleep(0))
+
+
+class _CookieServer(http.server.BaseHTTPRequestHandler):
+    """Sets a cookie on /set; answers /echo with the Cookie header it received."""
+
+    def do_GET(self) -> None:
+        body = (self.headers.get("Cookie") or "").encode()
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "session=customer-a; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_pool_sends_no_cookie_when_an_earlier_response_set_one(runtime: Runtime) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CookieServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    session = JobSession(runtime.settings)
+
+    async def one_customer_then_another() -> str:
+        pool = session.http(client_settings(runtime.settings).transport, 4)
+        first = await pool.get(f"{base}/set")
+        assert first.headers["set-cookie"].startswith("session=")
+        return (await pool.get(f"{base}/echo")).text
+
+    try:
+        assert session.run(one_customer_then_another()) == ""
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()

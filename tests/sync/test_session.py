@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import http.server
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
 
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.store.tables import SyncRunRow, WorkflowRow
 from zuora_workflow_sync.sync.client_factory import client_settings
 from zuora_workflow_sync.sync.job import execute_run
 from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
@@ -141,3 +145,67 @@ def test_pool_sends_no_cookie_when_an_earlier_response_set_one(runtime: Runtime)
         session.close()
         server.shutdown()
         server.server_close()
+
+
+def _stored_workflows(runtime: Runtime, customer_id: int) -> int:
+    with runtime.engine.connect() as conn:
+        query = select(func.count()).where(WorkflowRow.customer_id == customer_id)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_ledger_transaction_is_finished_on_the_finisher_when_the_session_finishes_later(
+    runtime: Runtime, add_customer: AddCustomer
+) -> None:
+    customer = add_customer("tenant-001")
+    run = record_run(runtime, customer.id)
+    session = JobSession(runtime.settings, finishes_later=True)
+    try:
+        outcome = execute_run(
+            runtime, run.run_id, worker_id="w", requeue=lambda *_: None, session=session
+        )
+        assert outcome.status == "finishing"
+    finally:
+        session.close()  # waits for the hand-over
+
+    finished = runtime.ledger.get(run.run_id)
+    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    assert finished.counts.listed == _stored_workflows(runtime, customer.id) > 0
+
+
+def test_finisher_writes_nothing_when_the_lease_was_taken_over_before_it_ran(
+    runtime: Runtime, add_customer: AddCustomer
+) -> None:
+    customer = add_customer("tenant-001")
+    run = record_run(runtime, customer.id)
+    session = JobSession(runtime.settings, finishes_later=True)
+    taken: list[object] = []
+
+    def take_over_once_claimed() -> None:
+        """Busy on the finisher ahead of the job: once the job holds the run, its lease
+        expires and another worker takes the run over."""
+        deadline = time.monotonic() + 30
+        while (current := runtime.ledger.get(run.run_id)) is None or current.attempt != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        with runtime.engine.begin() as conn:
+            conn.execute(
+                update(SyncRunRow)
+                .where(SyncRunRow.id == run.run_id)
+                .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        taken.append(runtime.ledger.claim(run.run_id, "other", 60.0))
+
+    session.finish_later(take_over_once_claimed)
+    try:
+        outcome = execute_run(
+            runtime, run.run_id, worker_id="slow", requeue=lambda *_: None, session=session
+        )
+        assert outcome.status == "finishing"
+    finally:
+        session.close()
+
+    assert len(taken) == 1 and taken[0] is not None
+    current = runtime.ledger.get(run.run_id)
+    assert current is not None and current.status is RunStatus.RUNNING
+    assert (current.attempt, current.lease_owner) == (2, "other")
+    assert _stored_workflows(runtime, customer.id) == 0

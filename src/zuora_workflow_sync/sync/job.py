@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -112,7 +113,9 @@ def execute_run(
     An attempt that fails with a retriable error, while attempts are left, queues the run again
     after a jittered delay and re-enqueues its job through `requeue`; `retry=False` (inline
     runs, which have no queue to come back through) fails it at once instead. `session`: the
-    worker thread's loop and connections, kept for its next job (else the job makes its own).
+    worker thread's loop and connections, kept for its next job (else the job makes its own);
+    when it `finishes_later`, the ledger transaction of a successful read is left to its
+    finisher thread and the outcome returned is "finishing".
     """
     claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
     if claimed is None:
@@ -120,35 +123,68 @@ def execute_run(
     customer = runtime.customers.get(claimed.customer_id)
     if customer is None:  # removed since dispatch; its runs went with it
         return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
-    started = time.monotonic()
+    ending = _Ending(runtime, claimed, customer, requeue, retry, time.monotonic())
     try:
-        counts, previous = _sync(runtime, claimed, customer, shutdown, job_session=session)
-    except LeaseLostError:
-        return _lease_lost(claimed, customer, time.monotonic() - started)
-    except JobInterruptedError:
-        return _released(runtime, claimed, customer, requeue, time.monotonic() - started)
-    except OperationalError as exc:
-        # The database itself failed (restart, lost connection): the customer did nothing
-        # wrong, so record nothing; the lease expires and the reaper re-queues the run.
-        return _database_failed(claimed, customer, exc, time.monotonic() - started)
+        result = _read_zuora(runtime, claimed, customer, shutdown, job_session=session)
     except Exception as exc:  # any failure ends the attempt, never a crash of the worker
-        took = time.monotonic() - started
-        if retry:
-            retried = _retried(runtime, claimed, customer, exc, requeue, took)
+        return ending.failed(exc)
+    if session is not None and session.finishes_later:
+        # The thread takes its next job while the session's finisher stores this one.
+        session.finish_later(partial(_store_and_end, ending, result))
+        return RunOutcome(claimed.run_id, customer.id, "finishing", SyncCounts(), ending.took())
+    return _store_and_end(ending, result)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How an attempt ends, once Zuora has been read or has failed."""
+
+    runtime: Runtime
+    claimed: ClaimedRun
+    customer: Customer
+    requeue: Requeue
+    retry: bool
+    started: float
+
+    def took(self) -> float:
+        return time.monotonic() - self.started
+
+    def failed(self, exc: Exception) -> RunOutcome:
+        runtime, claimed, customer, took = self.runtime, self.claimed, self.customer, self.took()
+        if isinstance(exc, LeaseLostError):
+            return _lease_lost(claimed, customer, took)
+        if isinstance(exc, JobInterruptedError):
+            return _released(runtime, claimed, customer, self.requeue, took)
+        if isinstance(exc, OperationalError):
+            # The database itself failed (restart, lost connection): the customer did nothing
+            # wrong, so record nothing; the lease expires and the reaper re-queues the run.
+            return _database_failed(claimed, customer, exc, took)
+        if self.retry:
+            retried = _retried(runtime, claimed, customer, exc, self.requeue, took)
             if retried is not None:
                 return retried
         return _failed(runtime, claimed, customer, exc, took)
-    return _succeeded(runtime, claimed, customer, counts, previous, time.monotonic() - started)
 
 
-def _sync(
+def _store_and_end(ending: _Ending, result: FetchResult) -> RunOutcome:
+    """The fenced transaction of a successful read, then the attempt's outcome."""
+    try:
+        counts, previous = _store(ending.runtime, ending.claimed, ending.customer, result)
+    except Exception as exc:
+        return ending.failed(exc)
+    return _succeeded(
+        ending.runtime, ending.claimed, ending.customer, counts, previous, ending.took()
+    )
+
+
+def _read_zuora(
     runtime: Runtime,
     claimed: ClaimedRun,
     customer: Customer,
     shutdown: Shutdown | None,
     *,
     job_session: JobSession | None,
-) -> tuple[SyncCounts, PreviousState | None]:
+) -> FetchResult:
     secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
     SECRETS.register(secret.get_secret_value())
     known = {
@@ -157,7 +193,12 @@ def _sync(
     }
     fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), known, job_session)
     work = _interruptible(fetch, shutdown)
-    result = asyncio.run(work) if job_session is None else job_session.run(work)
+    return asyncio.run(work) if job_session is None else job_session.run(work)
+
+
+def _store(
+    runtime: Runtime, claimed: ClaimedRun, customer: Customer, result: FetchResult
+) -> tuple[SyncCounts, PreviousState | None]:
     with Session(runtime.engine) as session, session.begin():
         runtime.ledger.fence(session, claimed.run_id, claimed.attempt)
         counts = apply_sync(

@@ -12,6 +12,12 @@ Nothing of a customer outlives its job here: the pool keeps no cookies (see
 `zuora.transport`), tokens live in the shared token cache, and any task a job leaves behind is
 cancelled when it ends (as `asyncio.run` does). One session per thread (`thread_session`);
 asyncio objects belong to the loop that made them.
+
+A session that `finishes_later` (a worker's) also has a finisher thread: once a job has read
+Zuora, its ledger transaction (fenced, as always; ~10 ms of a 350 ms sync) runs there while
+the worker thread takes its next job. One transaction at a time: the next hand-over waits for
+the previous one, and closing the session waits for the last. Until it commits, the run is
+`running` under the job's lease, as during the read.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -38,11 +45,14 @@ T = TypeVar("T")
 class JobSession:
     """A worker thread's event loop and the connections its jobs reuse; `close` when done."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, finishes_later: bool = False) -> None:
         self.settings = settings
+        self.finishes_later = finishes_later
         self._runner = asyncio.Runner()
         self._http: httpx.AsyncClient | None = None
         self._redis: aioredis.Redis | None = None
+        self._finisher: ThreadPoolExecutor | None = None
+        self._finishing: Future[object] | None = None
         self._closed = False
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
@@ -68,11 +78,34 @@ class JobSession:
             self._redis = redis_client(target)
         return self._redis
 
+    def finish_later(self, finish: Callable[[], object]) -> None:
+        """Run `finish` on the finisher thread once the previous one is done."""
+        if self._closed:
+            raise RuntimeError("this job session is closed")
+        self.wait_finished()
+        if self._finisher is None:
+            self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zws-finish")
+        self._finishing = self._finisher.submit(finish)
+
+    def wait_finished(self) -> None:
+        """Wait for the transaction handed to the finisher, if any (its failure is logged)."""
+        finishing, self._finishing = self._finishing, None
+        if finishing is None:
+            return
+        try:
+            finishing.result()
+        except Exception:  # the job's own handlers record failures; this is a bug's last net
+            logger.exception("finishing a sync run failed")
+
     def close(self) -> None:
-        """Close the connections, then the loop; closing twice does nothing."""
+        """Wait for the last hand-over, close the connections, then the loop; closing twice
+        does nothing."""
         if self._closed:
             return
         self._closed = True
+        self.wait_finished()
+        if self._finisher is not None:
+            self._finisher.shutdown(wait=True)
         try:
             self._runner.run(self._close_connections())
         except Exception:  # a connection that cannot close cleanly is dropped with the loop
@@ -105,9 +138,9 @@ _local = threading.local()
 
 
 @contextmanager
-def thread_session(settings: Settings) -> Iterator[JobSession]:
+def thread_session(settings: Settings, *, finishes_later: bool = True) -> Iterator[JobSession]:
     """A session for the calling thread, found by `current_session()` until the block ends."""
-    session = JobSession(settings)
+    session = JobSession(settings, finishes_later=finishes_later)
     _local.session = session
     try:
         yield session

@@ -48,6 +48,7 @@ class JobSession:
     def __init__(self, settings: Settings, *, finishes_later: bool = False) -> None:
         self.settings = settings
         self.finishes_later = finishes_later
+        self._coordination = parse_coordination_url(settings.resolved_coordination_url)
         self._runner = asyncio.Runner()
         self._http: httpx.AsyncClient | None = None
         self._redis: aioredis.Redis | None = None
@@ -71,11 +72,10 @@ class JobSession:
 
     def redis(self) -> aioredis.Redis | None:
         """The coordination store's Redis client, or None when the store is a SQLite file."""
-        target = parse_coordination_url(self.settings.resolved_coordination_url)
-        if target.kind != "redis":
+        if self._coordination.kind != "redis":
             return None
         if self._redis is None:
-            self._redis = redis_client(target)
+            self._redis = redis_client(self._coordination)
         return self._redis
 
     def finish_later(self, finish: Callable[[], object]) -> None:
@@ -107,7 +107,8 @@ class JobSession:
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
         try:
-            self._runner.run(self._close_connections())
+            if self._http is not None or self._redis is not None:
+                self._runner.run(self._close_connections())
         except Exception:  # a connection that cannot close cleanly is dropped with the loop
             logger.debug("closing a job session's connections failed", exc_info=True)
         finally:

@@ -5,6 +5,7 @@ entity and permission checks, latency and faults, then the route's own handler.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -141,13 +142,25 @@ def entity_refusal(state: SimulatorState, request: web.Request, tenant: Tenant) 
 async def answer(
     state: SimulatorState, exchange: Exchange, produce: Callable[[], Reply], rule: FaultRule | None
 ) -> Outcome:
-    """Sleep the global latency and the rule's delay, then reply normally or as the rule says."""
+    """Reply once the latency (and the rule's delay) has passed since the request arrived.
+
+    The latency is the whole service time, as a client of Zuora sees it: a normal reply is
+    built while it runs, so the simulator's own work is not added to it.
+    """
     delay = state.latency_seconds() + (rule.delay_ms / 1000.0 if rule is not None else 0.0)
-    if delay > 0:
-        await asyncio.sleep(delay)
     if rule is not None:
+        await _until(exchange.arrived + delay)
         return await apply_fault(rule, exchange, produce)
-    return send(exchange, produce())
+    reply = produce()
+    response = exchange.respond(reply)
+    await _until(exchange.arrived + delay)
+    return response, reply.status
+
+
+async def _until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
 
 
 def send(exchange: Exchange, reply: Reply) -> Outcome:

@@ -5,6 +5,7 @@ Handlers return a `Reply` value; `Exchange.respond` turns it into an aiohttp res
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,10 @@ def common_error(status: int, code: int, message: str) -> Reply:
 class Exchange:
     """One Zuora request in progress: who asked, and the headers every response gets."""
 
-    __slots__ = ("headers", "request", "route", "tenant")
+    __slots__ = ("arrived", "headers", "request", "route", "tenant")
 
     def __init__(self, request: web.Request, route: Route) -> None:
+        self.arrived = time.monotonic()
         self.request = request
         self.route = route
         self.tenant: Tenant | None = None

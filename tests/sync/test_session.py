@@ -209,3 +209,39 @@ def test_finisher_writes_nothing_when_the_lease_was_taken_over_before_it_ran(
     assert current is not None and current.status is RunStatus.RUNNING
     assert (current.attempt, current.lease_owner) == (2, "other")
     assert _stored_workflows(runtime, customer.id) == 0
+
+
+def test_handed_over_transaction_starts_only_once_the_next_job_is_under_way(
+    runtime: Runtime,
+) -> None:
+    session = JobSession(runtime.settings, finishes_later=True, finish_wait_seconds=30.0)
+    started: dict[str, float] = {}
+
+    def finish() -> None:
+        started["finish"] = time.monotonic()
+
+    async def next_job() -> None:
+        started["job"] = time.monotonic()
+        await asyncio.sleep(0.05)
+
+    try:
+        session.finish_later(finish)
+        time.sleep(0.2)
+        assert "finish" not in started  # held back while the thread is between jobs
+        session.run(next_job())
+        session.wait_finished()
+    finally:
+        session.close()
+    assert started["job"] <= started["finish"]
+
+
+def test_handed_over_transaction_runs_after_its_wait_when_no_job_follows(
+    runtime: Runtime,
+) -> None:
+    session = JobSession(runtime.settings, finishes_later=True, finish_wait_seconds=0.05)
+    done = threading.Event()
+    try:
+        session.finish_later(done.set)
+        assert done.wait(10.0)  # nobody ran a job nor waited for it
+    finally:
+        session.close()

@@ -9,7 +9,7 @@ either has every export it needs or fails as a whole.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,15 +47,21 @@ def needs_export(item: WorkflowDefinition, known: KnownWorkflow | None, *, full:
 
 async def fetch_workflows(
     client: ZuoraClient,
-    known: Mapping[int, KnownWorkflow],
+    known: Awaitable[Mapping[int, KnownWorkflow]] | None,
     *,
-    full: bool,
     export_concurrency: int,
 ) -> FetchResult:
-    """List every workflow (complete or an exception), then export what changed."""
+    """List every workflow (complete or an exception), then export what changed.
+
+    `known` (None for a full export) is awaited once the listing is in: the caller can read
+    it from the store while the listing is on its way.
+    """
     listing = await client.list_workflows()
+    remembered = {} if known is None else await known
     wanted = [
-        item for item in listing.workflows if needs_export(item, known.get(item.id), full=full)
+        item
+        for item in listing.workflows
+        if needs_export(item, remembered.get(item.id), full=known is None)
     ]
     gate = asyncio.Semaphore(max(1, export_concurrency))
 

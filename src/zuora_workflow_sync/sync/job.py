@@ -187,11 +187,7 @@ def _read_zuora(
 ) -> FetchResult:
     secret = runtime.keyring.decrypt(customer.client_secret_encrypted)
     SECRETS.register(secret.get_secret_value())
-    known = {
-        zuora_id: KnownWorkflow(state.active_version, state.zuora_updated_at, state.alive)
-        for zuora_id, state in runtime.workflows.incremental_state(customer.id).items()
-    }
-    fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), known, job_session)
+    fetch = _fetch(runtime, claimed, customer, secret.get_secret_value(), job_session)
     work = _interruptible(fetch, shutdown)
     return asyncio.run(work) if job_session is None else job_session.run(work)
 
@@ -221,7 +217,6 @@ async def _fetch(
     claimed: ClaimedRun,
     customer: Customer,
     secret: str,
-    known: dict[int, KnownWorkflow],
     session: JobSession | None,
 ) -> FetchResult:
     settings = runtime.settings
@@ -236,16 +231,26 @@ async def _fetch(
                 track_id=track_id,
                 session=session,
             ) as client:
+                # An incremental sync reads what it knows while the listing is on its way.
+                known = (
+                    None
+                    if claimed.full_export
+                    else asyncio.ensure_future(asyncio.to_thread(_known, runtime, customer.id))
+                )
                 return await fetch_workflows(
-                    client,
-                    known,
-                    full=claimed.full_export,
-                    export_concurrency=settings.export_concurrency,
+                    client, known, export_concurrency=settings.export_concurrency
                 )
     except TimeoutError:
         raise JobTimeoutError(
             f"the sync took longer than the job timeout of {settings.job_timeout_seconds:g}s"
         ) from None
+
+
+def _known(runtime: Runtime, customer_id: int) -> dict[int, KnownWorkflow]:
+    return {
+        zuora_id: KnownWorkflow(state.active_version, state.zuora_updated_at, state.alive)
+        for zuora_id, state in runtime.workflows.incremental_state(customer_id).items()
+    }
 
 
 async def _interruptible(

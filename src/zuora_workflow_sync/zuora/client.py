@@ -88,6 +88,21 @@ class ZuoraResult(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedExport:
+    """The response of `GET /workflows/{id}/export`, before parsing."""
+
+    raw: RawResponse
+    meta: ResponseMeta
+
+    def parse(self) -> ZuoraResult[WorkflowExport]:
+        """The typed export, with the whole document as parsed; ProtocolError if malformed."""
+        raw = self.raw
+        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+        export = _validate(WorkflowExport, document, raw)
+        return ZuoraResult(export.model_copy(update={"document": document}), self.meta)
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowListing:
     """Every workflow definition of a tenant, from a listing that reached its last page."""
 
@@ -179,12 +194,14 @@ class ZuoraClient:
         self, workflow_id: int, version: str | None = None
     ) -> ZuoraResult[WorkflowExport]:
         """`GET /workflows/{id}/export`: the active version, or `version` (`X.Y.Z` or `latest`)."""
+        return (await self.receive_export(workflow_id, version)).parse()
+
+    async def receive_export(self, workflow_id: int, version: str | None = None) -> ReceivedExport:
+        """`export_workflow`'s request alone: the body arrived, not yet parsed (a caller that
+        limits its requests in flight can let the next one go before parsing this one)."""
         params = {"version": version} if version is not None else None
-        path = f"/workflows/{int(workflow_id)}/export"
-        raw, meta = await self._request(path, params)
-        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
-        export = _validate(WorkflowExport, document, raw)
-        return ZuoraResult(export.model_copy(update={"document": document}), meta)
+        raw, meta = await self._request(f"/workflows/{int(workflow_id)}/export", params)
+        return ReceivedExport(raw, meta)
 
     async def _get_model(
         self, path: str, model: type[M], params: Mapping[str, str] | None = None

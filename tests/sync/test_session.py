@@ -21,13 +21,15 @@ from zuora_workflow_sync.store.tables import SyncRunRow, WorkflowRow
 from zuora_workflow_sync.sync.client_factory import client_settings
 from zuora_workflow_sync.sync.job import execute_run
 from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
+from zuora_workflow_sync.zuora.aiohttp_transport import AiohttpTransport
 
 from .conftest import AddCustomer, record_run
 
 
-def _pool_connections(http: httpx.AsyncClient) -> list[Any]:
-    # httpcore's pool: the connections it keeps open between requests.
-    return list(http._transport._pool.connections)  # type: ignore[attr-defined]
+def _connections_opened(http: httpx.AsyncClient) -> int:
+    transport = http._transport  # the AiohttpTransport that new_http_client gives it
+    assert isinstance(transport, AiohttpTransport)
+    return transport.connections_opened
 
 
 def _sync(runtime: Runtime, customer_id: int, session: JobSession) -> str:
@@ -50,13 +52,13 @@ def test_jobs_of_one_session_reuse_its_connections_when_run_one_after_another(
         _sync(runtime, first.id, session)
         limits = client_settings(runtime.settings).transport
         http = session.http(limits, runtime.settings.export_concurrency + 2)
-        kept = _pool_connections(http)
+        opened = _connections_opened(http)
         redis = session.redis()
 
         _sync(runtime, second.id, session)
 
         # The simulator serves every tenant on one origin, as Zuora serves its customers.
-        assert kept and set(map(id, kept)) & set(map(id, _pool_connections(http)))
+        assert opened > 0 and _connections_opened(http) == opened
         assert session.http(limits, 1) is http
         assert session.redis() is redis
         if runtime.settings.resolved_coordination_url.startswith("redis"):

@@ -24,6 +24,7 @@ from zuora_workflow_sync.errors import (
     ProtocolError,
     RequestTimeoutError,
 )
+from zuora_workflow_sync.zuora.aiohttp_transport import AiohttpTransport
 from zuora_workflow_sync.zuora.responses import read_body, safe_text
 
 
@@ -82,7 +83,7 @@ def _no_cookies() -> CookieJar:
 
 def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> httpx.AsyncClient:
     """The connection pool of a worker thread: TLS verified, no redirects, no cookies, bounded
-    pool."""
+    pool; httpx's API over aiohttp's I/O (see `aiohttp_transport`)."""
     timeout = httpx.Timeout(
         connect=limits.connect_timeout_seconds,
         read=limits.read_timeout_seconds,
@@ -93,10 +94,7 @@ def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> h
         timeout=timeout,
         cookies=_no_cookies(),
         follow_redirects=False,
-        verify=_tls_context(),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        transport=AiohttpTransport(ssl_context=_tls_context(), max_connections=max_connections),
     )
 
 

@@ -12,9 +12,9 @@ The API-bound floor is what the same requests need at exactly the allowed concur
 customer's sync is one listing page after another, then its exports `cap` at a time, each
 request taking the simulated latency; the customers' syncs are laid out on the P x C job slots
 (longest first). wall / floor is the figure of merit; the simulator's 429 count must be 0 and
-its per-tenant peak in flight at most `cap`. For reference, a bare client (httpx, no pacing,
-database or queue) then sends the same requests at the same slots and cap: what the simulator
-and HTTP themselves cost above the floor on this machine.
+its per-tenant peak in flight at most `cap`. For reference, a bare client (the product's HTTP
+pool, no pacing, database or queue) then sends the same requests at the same slots and cap:
+what the simulator and HTTP themselves cost above the floor on this machine.
 
     .venv/bin/python benchmarks/sync_throughput.py                   # PostgreSQL + Redis, 4 x 1
     .venv/bin/python benchmarks/sync_throughput.py --configuration sqlite --tenants 50
@@ -39,7 +39,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import redis
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
@@ -54,6 +53,7 @@ from zuora_workflow_sync.store.engine import db_now
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import SyncRunRow
 from zuora_workflow_sync.sync.dispatch import Dispatcher, DispatchOptions
+from zuora_workflow_sync.zuora import TransportLimits, new_http_client
 
 BIN = Path(sys.executable).parent
 LINE = re.compile(r"(\S+)  (http://\S+)  client_id=(\S+)  client_secret=(\S+)")
@@ -335,10 +335,15 @@ def measure(options: Options, admin: SimulatorAdmin, settings: Settings) -> Pass
 
 
 async def reference_seconds(options: Options, admin: SimulatorAdmin) -> float:
-    """The same requests sent by a bare client (httpx, no pacing, no database, no queue) at the
-    same job slots and per-tenant cap: what this environment itself costs above the floor."""
+    """The same requests sent by a bare client (the product's HTTP pool, no pacing, no
+    database, no queue) at the same job slots and per-tenant cap: what this environment itself
+    costs above the floor."""
     views = admin.tenants()
-    async with httpx.AsyncClient(timeout=60) as http:
+    slots = options.workers * options.concurrency
+    # The product's own HTTP stack (httpx over aiohttp), so the two differ only in the product.
+    async with new_http_client(
+        TransportLimits(), max_connections=slots * (options.cap + 1)
+    ) as http:
         lanes: list[tuple[str, dict[str, str]]] = []
         for view in views:
             credentials = TenantCredentials.from_view(view)
@@ -371,7 +376,7 @@ async def reference_seconds(options: Options, admin: SimulatorAdmin) -> float:
                 await sync_like(*pending.pop())
 
         started = time.monotonic()
-        await asyncio.gather(*(slot() for _ in range(options.workers * options.concurrency)))
+        await asyncio.gather(*(slot() for _ in range(slots)))
         return time.monotonic() - started
 
 

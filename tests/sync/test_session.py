@@ -155,6 +155,14 @@ def _stored_workflows(runtime: Runtime, customer_id: int) -> int:
         return int(conn.execute(query).scalar_one())
 
 
+def _hand_over(runtime: Runtime, run_id: int, worker_id: str, session: JobSession) -> None:
+    """Read Zuora for `run_id` and leave its ledger transaction to the session's finisher."""
+    outcome = execute_run(
+        runtime, run_id, worker_id=worker_id, requeue=lambda *_: None, session=session
+    )
+    assert outcome.status == "finishing", outcome.error
+
+
 def test_ledger_transaction_is_finished_on_the_finisher_when_the_session_finishes_later(
     runtime: Runtime, add_customer: AddCustomer
 ) -> None:
@@ -162,10 +170,7 @@ def test_ledger_transaction_is_finished_on_the_finisher_when_the_session_finishe
     run = record_run(runtime, customer.id)
     session = JobSession(runtime.settings, finishes_later=True)
     try:
-        outcome = execute_run(
-            runtime, run.run_id, worker_id="w", requeue=lambda *_: None, session=session
-        )
-        assert outcome.status == "finishing"
+        _hand_over(runtime, run.run_id, "w", session)
     finally:
         session.close()  # waits for the hand-over
 
@@ -199,10 +204,7 @@ def test_finisher_writes_nothing_when_the_lease_was_taken_over_before_it_ran(
 
     session.finish_later(take_over_once_claimed)
     try:
-        outcome = execute_run(
-            runtime, run.run_id, worker_id="slow", requeue=lambda *_: None, session=session
-        )
-        assert outcome.status == "finishing"
+        _hand_over(runtime, run.run_id, "slow", session)
     finally:
         session.close()
 

@@ -96,7 +96,8 @@ class JobSession:
         return self._redis
 
     def finish_later(self, finish: Callable[[], object]) -> None:
-        """Run `finish` on the finisher thread once the previous one is done."""
+        """Run `finish` on the finisher thread once the previous one is done and the next job
+        has started (or `finish_wait_seconds` have passed)."""
         if self._closed:
             raise RuntimeError("this job session is closed")
         self.wait_finished()

@@ -77,10 +77,6 @@ class _NoCookies(CookieJar):
         return None
 
 
-def _no_cookies() -> CookieJar:
-    return _NoCookies()
-
-
 def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> httpx.AsyncClient:
     """The connection pool of a worker thread: TLS verified, no redirects, no cookies, bounded
     pool; httpx's API over aiohttp's I/O (see `aiohttp_transport`)."""
@@ -92,7 +88,7 @@ def new_http_client(limits: TransportLimits, *, max_connections: int = 200) -> h
     )
     return httpx.AsyncClient(
         timeout=timeout,
-        cookies=_no_cookies(),
+        cookies=_NoCookies(),
         follow_redirects=False,
         transport=AiohttpTransport(ssl_context=_tls_context(), max_connections=max_connections),
     )

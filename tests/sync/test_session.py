@@ -10,64 +10,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.simulator import SimulatorAdmin
 from zuora_workflow_sync.store.tables import SyncRunRow, WorkflowRow
 from zuora_workflow_sync.sync.client_factory import client_settings
 from zuora_workflow_sync.sync.job import execute_run
 from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
-from zuora_workflow_sync.zuora.aiohttp_transport import AiohttpTransport
 
 from .conftest import AddCustomer, record_run
-
-
-def _connections_opened(http: httpx.AsyncClient) -> int:
-    transport = http._transport  # the AiohttpTransport that new_http_client gives it
-    assert isinstance(transport, AiohttpTransport)
-    return transport.connections_opened
-
-
-def _sync(runtime: Runtime, customer_id: int, session: JobSession) -> str:
-    run = record_run(runtime, customer_id, full=True)
-    outcome = execute_run(
-        runtime, run.run_id, worker_id="w", requeue=lambda *_: None, session=session
-    )
-    assert outcome.status == "succeeded", outcome.error
-    finished = runtime.ledger.get(run.run_id)
-    assert finished is not None and finished.status is RunStatus.SUCCEEDED
-    return outcome.status
-
-
-def test_jobs_of_one_session_reuse_its_connections_when_run_one_after_another(
-    runtime: Runtime, add_customer: AddCustomer, sim_admin: SimulatorAdmin
-) -> None:
-    first, second = add_customer("tenant-001"), add_customer("tenant-002")
-    session = JobSession(runtime.settings)
-    try:
-        _sync(runtime, first.id, session)
-        limits = client_settings(runtime.settings).transport
-        http = session.http(limits, runtime.settings.export_concurrency + 2)
-        opened = _connections_opened(http)
-        redis = session.redis()
-
-        _sync(runtime, second.id, session)
-
-        # The simulator serves every tenant on one origin, as Zuora serves its customers.
-        assert opened > 0 and _connections_opened(http) == opened
-        assert session.http(limits, 1) is http
-        assert session.redis() is redis
-        if runtime.settings.resolved_coordination_url.startswith("redis"):
-            assert redis is not None
-        else:
-            assert redis is None
-    finally:
-        session.close()
-    assert sim_admin.stats()["totals"]["too_many_requests"] == 0
 
 
 def test_tasks_a_job_leaves_behind_are_cancelled_when_it_ends(runtime: Runtime) -> None:

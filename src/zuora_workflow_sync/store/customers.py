@@ -116,9 +116,14 @@ class CustomerRepository:
                 _advance_id_sequence(conn)
             return _require(conn, new_id)
 
-    def get(self, customer_id: int) -> Customer | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(select(_CUSTOMERS).where(CustomerRow.id == customer_id)).first()
+    def get(self, customer_id: int, *, bind: Connection | None = None) -> Customer | None:
+        """The customer, or None; in its own transaction or in the caller's (`bind`)."""
+        statement = select(_CUSTOMERS).where(CustomerRow.id == customer_id)
+        if bind is not None:
+            row = bind.execute(statement).first()
+        else:
+            with reading(self._engine) as conn:
+                row = conn.execute(statement).first()
         return None if row is None else _to_customer(row._mapping)
 
     def get_by_name(self, name: str) -> Customer | None:

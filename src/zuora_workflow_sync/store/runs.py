@@ -139,17 +139,23 @@ class SyncRunLedger:
             rows = conn.execute(statement).all()
         return {customer_id: run_id for run_id, customer_id in rows}
 
-    def claim(self, run_id: int, worker_id: str, lease_seconds: float) -> ClaimedRun | None:
+    def claim(
+        self, run_id: int, worker_id: str, lease_seconds: float, *, bind: Connection | None = None
+    ) -> ClaimedRun | None:
         """Take the run: queued and due, or running with an expired lease (a reclaim).
 
         One UPDATE ... RETURNING, so of two claims exactly one wins. Returns None when the run
         is not due yet, held by another worker, finished, or out of attempts (a duplicate
-        delivery is then a no-op: reliability F19).
+        delivery is then a no-op: reliability F19). In its own transaction, or in the caller's
+        (`bind`), which then holds the claim until it commits.
         """
         check_lease(lease_seconds)
         statement = claim_statement(run_id, worker_id, lease_seconds).returning(*RUNS.columns)
-        with writing(self._engine) as conn:
-            row = conn.execute(statement).first()
+        if bind is not None:
+            row = bind.execute(statement).first()
+        else:
+            with writing(self._engine) as conn:
+                row = conn.execute(statement).first()
         return None if row is None else to_claimed_run(row._mapping)
 
     def renew(self, run_id: int, attempt: int, lease_seconds: float) -> bool:

@@ -117,10 +117,9 @@ def execute_run(
     when it `finishes_later`, the ledger transaction of a successful read is left to its
     finisher thread and the outcome returned is "finishing".
     """
-    claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds)
+    claimed, customer = _claim(runtime, run_id, worker_id)
     if claimed is None:
         return _not_claimed(runtime, run_id, requeue)
-    customer = runtime.customers.get(claimed.customer_id)
     if customer is None:  # removed since dispatch; its runs went with it
         return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
     ending = _Ending(runtime, claimed, customer, requeue, retry, time.monotonic())
@@ -133,6 +132,18 @@ def execute_run(
         session.finish_later(partial(_store_and_end, ending, result))
         return RunOutcome(claimed.run_id, customer.id, "finishing", SyncCounts(), ending.took())
     return _store_and_end(ending, result)
+
+
+def _claim(
+    runtime: Runtime, run_id: int, worker_id: str
+) -> tuple[ClaimedRun | None, Customer | None]:
+    """The claim and its customer's row in one transaction: one connection check-out and one
+    commit before the first request to Zuora, not two."""
+    with writing(runtime.engine) as conn:
+        claimed = runtime.ledger.claim(run_id, worker_id, runtime.settings.lease_seconds, bind=conn)
+        if claimed is None:
+            return None, None
+        return claimed, runtime.customers.get(claimed.customer_id, bind=conn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ _USERINFO = re.compile(r"(?<=://)[^@/]*@")
 _MAX_REASON_CHARS = 200
 # Seconds a SQLite writer waits for another's lock before the call fails (reliability F11).
 _SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+_REVOCATION_PREFIX = "r:"  # huey.api.Task.revoke_id
 
 T = TypeVar("T")
 Handler = Callable[[int], None]
@@ -184,6 +185,29 @@ def _scheme(url: str) -> str:
         raise ConfigurationError(f"invalid queue URL {redact_url(url)!r}") from None
 
 
+class _NoRevocation:
+    """Huey reads a revocation flag from its storage before every job and deletes it after: two
+    round trips to the queue between two jobs of a worker. Nothing here revokes a Huey job (a
+    run is stopped or skipped in the ledger, which its job reads when it claims the run), so
+    both are skipped. Only keys of revocation flags (`r:` + the job's id) are left alone."""
+
+    def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
+        return False
+
+    def delete(self, key: str) -> Any:
+        if key.startswith(_REVOCATION_PREFIX):
+            return False
+        return super().delete(key)  # type: ignore[misc]  # Huey's own
+
+
+class _SqliteHuey(_NoRevocation, huey.SqliteHuey):  # type: ignore[misc]  # huey has no hints
+    pass
+
+
+class _RedisHuey(_NoRevocation, huey.RedisHuey):  # type: ignore[misc]
+    pass
+
+
 def _open_sqlite(queue_url: str, name: str) -> Any:
     path = queue_url.split(":///", 1)[1] if ":///" in queue_url else ""
     if not path or path == ":memory:" or not queue_url.lower().startswith("sqlite:///"):
@@ -191,7 +215,7 @@ def _open_sqlite(queue_url: str, name: str) -> Any:
             f"invalid queue URL {queue_url!r}: use sqlite:///PATH to a file every process can open"
         )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return huey.SqliteHuey(
+    return _SqliteHuey(
         name=name,
         filename=path,
         results=False,
@@ -203,7 +227,7 @@ def _open_sqlite(queue_url: str, name: str) -> Any:
 
 def _open_redis(queue_url: str, name: str) -> Any:
     try:
-        return huey.RedisHuey(
+        return _RedisHuey(
             name=name,
             url=queue_url,
             results=False,

@@ -77,13 +77,25 @@ def test_delay_is_full_jitter_under_the_doubling_ceiling_when_retried() -> None:
         assert min(delays) < ceiling * 0.1 and max(delays) > ceiling * 0.9
 
 
-def test_delay_is_at_least_retry_after_when_the_server_sent_one() -> None:
+def test_delay_is_retry_after_spread_by_up_to_base_when_the_server_sent_one() -> None:
     policy = JobRetryPolicy(base_seconds=1, cap_seconds=10)
     rng = random.Random(3)
     limited = RateLimitedError("slow down", retry_after_seconds=120)
     unavailable = ServerError("busy", status=503, retry_after_seconds=45)
-    assert all(policy.decide(limited, 1, 3, rng).delay_seconds == 120 for _ in range(50))
-    assert all(policy.decide(unavailable, 2, 3, rng).delay_seconds == 45 for _ in range(50))
+    after_429 = [policy.decide(limited, 1, 3, rng).delay_seconds for _ in range(50)]
+    after_503 = [policy.decide(unavailable, 2, 3, rng).delay_seconds for _ in range(50)]
+    assert all(120 <= delay <= 121 for delay in after_429)
+    assert all(45 <= delay <= 46 for delay in after_503)
+    # Runs held back by the same answer come back spread out, not at one instant.
+    assert len(set(after_429)) == 50 and max(after_429) - min(after_429) > 0.5
+
+
+def test_backoff_longer_than_retry_after_is_kept_when_the_server_asks_less() -> None:
+    policy = JobRetryPolicy(base_seconds=100, cap_seconds=1000)
+    short = ServerError("busy", status=503, retry_after_seconds=1)
+    delays = [policy.decide(short, 3, 5, random.Random(seed)).delay_seconds for seed in range(50)]
+    assert all(1 <= delay <= 400 for delay in delays)
+    assert max(delays) > 100  # the exponential backoff, not Retry-After plus a little
 
 
 def test_job_timeout_is_retried_when_the_policy_comes_from_settings() -> None:

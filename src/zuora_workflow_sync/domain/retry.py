@@ -87,8 +87,9 @@ class JobRetryPolicy:
 
     Only `retriable` errors are retried (by default Zuora's retriable ones: 429, 5xx, timeouts,
     network); authentication, permission, not-found, bad-request and protocol errors never are.
-    The delay is full jitter, uniform in [0, min(cap, base * 2**(attempt-1))], and never less
-    than the server's Retry-After.
+    The delay is full jitter, uniform in [0, min(cap, base * 2**(attempt-1))]; when that is
+    shorter than the server's Retry-After, Retry-After plus up to `base` more, so the runs a
+    penalty held back do not all return at the same instant.
     """
 
     base_seconds: float = 30.0
@@ -109,8 +110,9 @@ class JobRetryPolicy:
             return RetryDecision(False, 0.0, f"gave up after {attempt} attempts")
         delay = full_jitter(self.base_seconds, self.cap_seconds, max(attempt, 1), rng)
         retry_after = _retry_after(error) if isinstance(error, ZuoraError) else None
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        if retry_after is not None and retry_after >= delay:
+            # As for requests: the runs one answer held back must not all come back at once.
+            delay = retry_after + rng.uniform(0.0, self.base_seconds)
         return RetryDecision(
             True, delay, f"{type(error).__name__}, attempt {attempt} of {max_attempts}"
         )

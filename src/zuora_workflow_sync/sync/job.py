@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from zuora_workflow_sync.domain.circuit import CircuitPolicy
@@ -166,9 +167,10 @@ class _Ending:
             return _lease_lost(claimed, customer, took)
         if isinstance(exc, JobInterruptedError):
             return _released(runtime, claimed, customer, self.requeue, took)
-        if isinstance(exc, OperationalError):
-            # The database itself failed (restart, lost connection): the customer did nothing
-            # wrong, so record nothing; the lease expires and the reaper re-queues the run.
+        if isinstance(exc, OperationalError | PoolTimeoutError):
+            # The database itself failed (restart, lost connection, no free connection in the
+            # pool): the customer did nothing wrong, so record nothing (it would count towards
+            # its circuit breaker); the lease expires and the reaper re-queues the run.
             return _database_failed(claimed, customer, exc, took)
         if self.retry:
             retried = _retried(runtime, claimed, customer, exc, self.requeue, took)
@@ -425,13 +427,14 @@ def _reason(exc: Exception) -> str:
 
 
 def _database_failed(
-    claimed: ClaimedRun, customer: Customer, exc: OperationalError, took: float
+    claimed: ClaimedRun, customer: Customer, exc: SQLAlchemyError, took: float
 ) -> RunOutcome:
+    cause = getattr(exc, "orig", None)
     logger.warning(
         "run %s attempt %s stopped by a database error (%s); the reaper will retry it",
         claimed.run_id,
         claimed.attempt,
-        type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+        type(cause).__name__ if cause is not None else type(exc).__name__,
         extra={"run_id": claimed.run_id, "customer_id": customer.id},
     )
     return RunOutcome(claimed.run_id, customer.id, "database_error", SyncCounts(), took)

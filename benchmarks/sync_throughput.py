@@ -18,6 +18,10 @@ what the simulator and HTTP themselves cost above the floor on this machine.
 
     .venv/bin/python benchmarks/sync_throughput.py                   # PostgreSQL + Redis, 4 x 1
     .venv/bin/python benchmarks/sync_throughput.py --configuration sqlite --tenants 50
+    .venv/bin/python benchmarks/sync_throughput.py --repeat 1 --timeline   # where a job's time goes
+
+`--timeline` has the workers record their jobs' events (`timeline/sitecustomize.py`) and prints
+the median time of each step of a job over the timed passes (`job_timeline.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import redis
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
+import job_timeline
 from zuora_workflow_sync.domain.models import RunStatus, RunTrigger
 from zuora_workflow_sync.queue import open_queue
 from zuora_workflow_sync.runtime import build_runtime
@@ -72,6 +77,7 @@ class Options:
     concurrency: int
     repeat: int
     timeout: float
+    timeline: bool
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ def parse_args() -> Options:
     parser.add_argument("--concurrency", type=int, default=1, help="jobs per worker process")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per pass")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print where a job's time goes (instrumented)"
+    )
     args = parser.parse_args()
     return Options(
         configuration=args.configuration or "postgres_redis",
@@ -114,6 +123,7 @@ def parse_args() -> Options:
         concurrency=args.concurrency,
         repeat=args.repeat,
         timeout=args.timeout,
+        timeline=args.timeline,
     )
 
 
@@ -191,6 +201,11 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
 @contextmanager
 def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
     home = Path(env["ZWS_HOME"])
+    if options.timeline:
+        (home / "timeline").mkdir()
+        here = str(Path(__file__).resolve().parent / "timeline")
+        env = {**env, "ZWS_BENCH_TIMELINE": str(home / "timeline")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     processes = []
     for number in range(options.workers):
         with open(home / f"worker-{number}.out", "wb") as out:
@@ -395,7 +410,10 @@ def main() -> None:
         with workers(options, env), diagnosed(settings.home):
             warm, failed = sync_everyone(settings, options.timeout)
             print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
+            timed_from = time.monotonic()
             passes = [measure(options, admin, settings) for _ in range(options.repeat)]
+        if options.timeline:  # the workers wrote their events as they stopped
+            print("\n".join(job_timeline.report(settings.home / "timeline", timed_from)))
         reference = asyncio.run(reference_seconds(options, admin))
     header = "pass  wall s  floor s  ratio  requests  429s  tokens  peak/tenant  failed"
     print(header)

@@ -204,14 +204,21 @@ class SharedTokens:
 
 @contextlib.asynccontextmanager
 async def shared_tokens(
-    target: CoordinationTarget, keyring: Keyring, *, redis: aioredis.Redis | None = None
+    target: CoordinationTarget,
+    keyring: Keyring,
+    *,
+    redis: aioredis.Redis | None = None,
+    backend: TokenBackend | None = None,
 ) -> AsyncIterator[SharedTokens]:
     """The token store at `target`, for one event loop; closed on exit.
 
     Opening does no I/O: an unreachable store shows on first use, as a warning and a fallback.
-    `redis`: a client of `target` to use (and leave open) instead of a new one.
+    `redis`: a client of `target` to use (and leave open) instead of a new one; `backend`: a
+    store of `target` to use (and leave open) instead of opening one.
     """
-    backend: TokenBackend
+    if backend is not None:
+        yield SharedTokens(backend, keyring, where=repr(target))
+        return
     if target.kind == "redis":
         backend = (
             RedisTokenBackend(redis_client(target))

@@ -124,16 +124,20 @@ async def open_pacer(
     window_seconds: tuple[float, float, float] = QUOTA_WINDOW_SECONDS,
     rng: random.Random | None = None,
     redis: aioredis.Redis | None = None,
+    store: PacingStore | None = None,
 ) -> AsyncIterator[Pacer]:
     """A pacer on the coordination store for the running event loop, closed on exit (a
-    borrowed `redis` client is left open)."""
+    borrowed `redis` client, or a borrowed `store` used instead of opening one, is left
+    open)."""
     tuning = gate_tuning(
         settings,
         slot_ttl_seconds=slot_ttl_seconds,
         max_wait_seconds=max_wait_seconds,
         window_seconds=window_seconds,
     )
-    store = await open_store(settings, redis=redis)
+    opened = None
+    if store is None:
+        store = opened = await open_store(settings, redis=redis)
     try:
         pacer = Pacer(store, tuning, rng=rng)
         try:
@@ -141,4 +145,5 @@ async def open_pacer(
         finally:
             await pacer.aclose()
     finally:
-        await store.aclose()
+        if opened is not None:
+            await opened.aclose()

@@ -4,7 +4,8 @@ Its tokens come from the coordination store shared by every worker (one token pe
 token lifetime, fleet-wide), and its requests are paced there (the customer's in-flight cap,
 quotas, pauses; the token endpoint's per-IP budget), all opened on the caller's event loop and
 closed with the client; or, in a worker thread, on its `JobSession`'s loop, with the session's
-HTTP pool and Redis client, which stay open for the thread's next job.
+HTTP pool and Redis client (or coordination file stores), which stay open for the thread's
+next job.
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ async def tenant_client(
     coordination = parse_coordination_url(settings.resolved_coordination_url)
     max_connections = settings.export_concurrency + 2
     redis = None if session is None else session.redis()
+    kept = None if session is None else await session.file_stores()
+    pacing_store, token_store = kept if kept is not None else (None, None)
     async with (
-        open_pacer(settings, redis=redis) as pacer,
-        shared_tokens(coordination, keyring, redis=redis) as tokens,
+        open_pacer(settings, redis=redis, store=pacing_store) as pacer,
+        shared_tokens(coordination, keyring, redis=redis, backend=token_store) as tokens,
         _http_pool(limits, max_connections, session) as http,
     ):
         gate = pacer.gate(

@@ -1,10 +1,11 @@
 """`JobSession`: what one worker thread keeps from one sync job to the next.
 
 An event loop, the HTTP connection pool and the coordination store's Redis client (shared by
-the pacer and the token cache). A job without a session makes its own and closes them: a new
-loop, four to six new connections to Zuora, two Redis connections and their set-up. On
-loopback against the simulator that is ~2 ms of a 350 ms sync; against Zuora every new
-connection is also a TLS handshake (a round trip or two to the data centre, and CPU), for
+the pacer and the token cache), or on the embedded default the coordination file's pacing and
+token stores (`sync.coordination_file`). A job without a session makes its own and closes
+them: a new loop, four to six new connections to Zuora, two Redis connections and their
+set-up. On loopback against the simulator that is ~2 ms of a 350 ms sync; against Zuora every
+new connection is also a TLS handshake (a round trip or two to the data centre, and CPU), for
 every job. The customers of one Zuora environment share its host, so the pool's connections
 serve them in turn.
 
@@ -37,7 +38,10 @@ import httpx
 import redis.asyncio as aioredis
 
 from zuora_workflow_sync.coordination.connect import parse_coordination_url, redis_client
+from zuora_workflow_sync.coordination.token_backends import SqliteTokenBackend
+from zuora_workflow_sync.pacing.sqlite_store import SqlitePacingStore
 from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.sync.coordination_file import CoordinationFile
 from zuora_workflow_sync.zuora import TransportLimits, new_http_client
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,9 @@ class JobSession:
         self._runner = asyncio.Runner()
         self._http: httpx.AsyncClient | None = None
         self._redis: aioredis.Redis | None = None
+        self._file = (
+            CoordinationFile(self._coordination) if self._coordination.kind == "sqlite" else None
+        )
         self._finisher: ThreadPoolExecutor | None = None
         self._finishing: Future[object] | None = None
         self._go = threading.Event()
@@ -94,6 +101,11 @@ class JobSession:
         if self._redis is None:
             self._redis = redis_client(self._coordination)
         return self._redis
+
+    async def file_stores(self) -> tuple[SqlitePacingStore, SqliteTokenBackend] | None:
+        """The coordination file's pacing and token stores (run on the session's loop), or
+        None when the coordination store is Redis."""
+        return None if self._file is None else await self._file.stores()
 
     def finish_later(self, finish: Callable[[], object]) -> None:
         """Run `finish` on the finisher thread once the previous one is done and the next job
@@ -127,7 +139,7 @@ class JobSession:
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
         try:
-            if self._http is not None or self._redis is not None:
+            if self._http is not None or self._redis is not None or self._file is not None:
                 self._runner.run(self._close_connections())
         except Exception:  # a connection that cannot close cleanly is dropped with the loop
             logger.debug("closing a job session's connections failed", exc_info=True)
@@ -141,6 +153,8 @@ class JobSession:
             await http.aclose()
         if client is not None:
             await client.aclose()
+        if self._file is not None:
+            await self._file.aclose()
 
 
 def _when_told(go: threading.Event, wait_seconds: float, finish: Callable[[], T]) -> T:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 
 from zuora_workflow_sync.coordination.connect import CoordinationTarget
 from zuora_workflow_sync.coordination.token_backends import SqliteTokenBackend
@@ -52,8 +53,11 @@ class CoordinationFile:
         pacing, self._pacing = self._pacing, None
         tokens, self._tokens = self._tokens, None
         self._identity = None
-        closing = [store.aclose() for store in [pacing] if store is not None]
-        closing += [store.close() for store in [tokens] if store is not None]
+        closing: list[Awaitable[None]] = []
+        if pacing is not None:
+            closing.append(pacing.aclose())
+        if tokens is not None:
+            closing.append(tokens.close())
         for failure in await asyncio.gather(*closing, return_exceptions=True):
             if isinstance(failure, BaseException):
                 logger.debug("closing a coordination file store failed: %r", failure)

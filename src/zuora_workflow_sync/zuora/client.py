@@ -96,9 +96,7 @@ class ReceivedExport:
 
     def parse(self) -> ZuoraResult[WorkflowExport]:
         """The typed export, with the whole document as parsed; ProtocolError if malformed."""
-        raw = self.raw
-        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
-        export = _validate(WorkflowExport, document, raw)
+        export, document = _parse(WorkflowExport, self.raw)
         return ZuoraResult(export.model_copy(update={"document": document}), self.meta)
 
 
@@ -207,8 +205,7 @@ class ZuoraClient:
         self, path: str, model: type[M], params: Mapping[str, str] | None = None
     ) -> ZuoraResult[M]:
         raw, meta = await self._request(path, params)
-        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
-        return ZuoraResult(_validate(model, document, raw), meta)
+        return ZuoraResult(_parse(model, raw)[0], meta)
 
     async def _request(
         self, path: str, params: Mapping[str, str] | None
@@ -289,8 +286,7 @@ class ZuoraClient:
             slot.observe(_observation(raw, None, None))
         if raw.status >= 300:
             raise error_for_status(raw.status, raw.headers, raw.body, token_call=True)
-        document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
-        token = _validate(AccessToken, document, raw)
+        token, _ = _parse(AccessToken, raw)
         if token.token_type.lower() != "bearer":
             raise ProtocolError(f"unexpected token_type {token.token_type[:20]!r}")
         return token.access_token, token.expires_in
@@ -314,6 +310,12 @@ def _observation(
         retry_after_seconds=retry_after_from(raw.headers),
         elapsed_seconds=raw.elapsed_seconds,
     )
+
+
+def _parse(model: type[M], raw: RawResponse) -> tuple[M, Any]:
+    """The body as `model`, and the JSON document it was read from; ProtocolError otherwise."""
+    document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+    return _validate(model, document, raw), document
 
 
 def _validate(model: type[M], document: Any, raw: RawResponse) -> M:

@@ -10,7 +10,9 @@ from zuora_workflow_sync.cli.keys import keys_app
 from zuora_workflow_sync.cli.reports import reports_app
 from zuora_workflow_sync.cli.scheduler import scheduler
 from zuora_workflow_sync.cli.simulator import simulator
+from zuora_workflow_sync.cli.tasks import tasks_app
 from zuora_workflow_sync.cli.worker import worker
+from zuora_workflow_sync.cli.workflows import workflows_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -29,6 +31,8 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(reports_app)  # status, runs, retry: top-level commands
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(tasks_app, name="tasks")
 app.command("worker")(worker)
 app.command("scheduler")(scheduler)
 

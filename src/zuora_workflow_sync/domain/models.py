@@ -83,6 +83,7 @@ class FetchedTask:
     object: str | None = None
     object_id: str | None = None
     call_type: str | None = None
+    priority: str | None = None
     parent_task_id: int | None = None
     tags: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -6,9 +6,11 @@ so concurrent writers queue on the busy timeout instead of failing with "databas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,14 @@ def _create_sqlite_engine(url: URL, busy_timeout_seconds: float) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if not in_memory and url.database is not None:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds})
+    # JSON as UTF-8 text, not \\u escapes: the trigram search (store.search) reads the stored
+    # text, so "fällig" must be stored as itself. Lone surrogates never get this far (the
+    # client refuses them, as PostgreSQL would).
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout_seconds},
+        json_serializer=partial(json.dumps, ensure_ascii=False),
+    )
     _install_sqlite_hooks(engine, busy_timeout_seconds, use_wal=not in_memory)
     return engine
 

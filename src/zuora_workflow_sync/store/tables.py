@@ -128,13 +128,15 @@ class WorkflowHistoryRow(Base):
 
 
 class WorkflowTaskRow(Base):
-    """One task of the current content of a workflow, indexed for search."""
+    """One task of the current content of a workflow, indexed for search (its text also by the
+    trigram index of `store.search`, which migration 0004 creates beside the metadata)."""
 
     __tablename__ = "workflow_tasks"
     __table_args__ = (
         UniqueConstraint("workflow_id", "zuora_task_id"),
         Index(None, "action_type"),
         Index(None, "object"),
+        Index(None, "priority"),
     )
 
     id: Mapped[int] = mapped_column(WideId, primary_key=True, autoincrement=True)
@@ -145,6 +147,7 @@ class WorkflowTaskRow(Base):
     object: Mapped[str | None] = mapped_column(String(200))
     object_id: Mapped[str | None] = mapped_column(String(200))
     call_type: Mapped[str | None] = mapped_column(String(100))
+    priority: Mapped[str | None] = mapped_column(String(32))
     parent_task_id: Mapped[int | None] = mapped_column(WideId)
     tags: Mapped[list[str]] = mapped_column(JSONDocument)
     parameters: Mapped[dict[str, Any]]

@@ -243,6 +243,7 @@ def _task_row(workflow_id: int, task: FetchedTask) -> dict[str, Any]:
         "object": task.object,
         "object_id": task.object_id,
         "call_type": task.call_type,
+        "priority": task.priority,
         "parent_task_id": task.parent_task_id,
         "tags": list(task.tags),
         "parameters": dict(task.parameters),

@@ -111,6 +111,7 @@ def to_fetched(item: WorkflowDefinition, export: WorkflowExport) -> FetchedWorkf
                 object=task.object,
                 object_id=None if task.object_id is None else str(task.object_id),
                 call_type=task.call_type,
+                priority=task.priority,
                 parent_task_id=task.task_id,
                 tags=[tag for tag in task.tags or [] if isinstance(tag, str)],
                 parameters=task.parameters or {},

@@ -42,6 +42,15 @@ def parse_zuora_timestamp(value: object) -> datetime | None:
 
 ZuoraTimestamp = Annotated[datetime | None, BeforeValidator(parse_zuora_timestamp)]
 
+
+def _label_or_none(value: object) -> str | None:
+    """A short label the product only indexes (a task's priority): kept when it is a string of
+    at most 32 characters, else None, so an odd value never fails the export."""
+    return value if isinstance(value, str) and len(value) <= 32 else None
+
+
+IndexedLabel = Annotated[str | None, BeforeValidator(_label_or_none)]
+
 _TOLERANT = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
@@ -162,6 +171,7 @@ class ExportedTask(BaseModel):
     call_type: str | None = None
     task_id: int | None = None
     tags: list[str] | None = None
+    priority: IndexedLabel = None
     parameters: dict[str, Any] | None = None
 
 

@@ -88,6 +88,9 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -97,14 +100,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _reject_nul(document: Any) -> None:
-    """NUL characters cannot be stored in PostgreSQL text: refuse them at the edge."""
+def _reject_unstorable(document: Any) -> None:
+    """NUL characters and lone surrogates (an unpaired `\\ud800` escape) cannot be stored in
+    PostgreSQL text or written as UTF-8: refuse them at the edge."""
     stack = [document]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise ValueError("NUL character in a string")
+            if not item.isascii() and _LONE_SURROGATE.search(item):
+                raise ValueError("unpaired surrogate escape in a string")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -119,10 +125,10 @@ def parse_json(body: bytes, *, status: int, request_id: str | None) -> Any:
         document = json.loads(
             text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
         )
-        # Strict JSON has no raw control characters in strings: a NUL can only come from the
-        # escape, so most documents need no walk.
-        if "\\u0000" in text:
-            _reject_nul(document)
+        # Strict JSON has no raw control characters in strings, and UTF-8 has no surrogates: a
+        # NUL or a lone surrogate can only come from an escape, so most documents need no walk.
+        if "\\u0000" in text or "\\ud" in text or "\\uD" in text:
+            _reject_unstorable(document)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nesting too deep" if isinstance(exc, RecursionError) else safe_text(str(exc))
         raise ProtocolError(

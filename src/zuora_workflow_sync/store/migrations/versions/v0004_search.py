@@ -1,0 +1,110 @@
+"""The read side: each task's priority, and a trigram text index over tasks.
+
+SQLite: a contentless FTS5 table (trigram tokenizer) kept in step by triggers on
+`workflow_tasks`; PostgreSQL: `pg_trgm` and a GIN index on the task's name and parameters.
+Existing rows are indexed and their priority filled from the stored export documents.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Frozen copies of store.search: a migration must not change with the code.
+_FTS = "workflow_tasks_search"
+_PG_INDEX = "ix_workflow_tasks_search_text"
+_SQLITE_TEXT = "coalesce({row}.name, '') || char(10) || coalesce({row}.parameters, '')"
+_PG_TEXT = (
+    "(coalesce(workflow_tasks.name, '') || chr(10) || "
+    "coalesce(CAST(workflow_tasks.parameters AS TEXT), ''))"
+)
+_SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER {_FTS}_insert AFTER INSERT ON workflow_tasks BEGIN
+        INSERT INTO {_FTS}(rowid, body) VALUES (new.id, {_SQLITE_TEXT.format(row="new")});
+    END""",
+    f"""CREATE TRIGGER {_FTS}_delete AFTER DELETE ON workflow_tasks BEGIN
+        INSERT INTO {_FTS}({_FTS}, rowid, body)
+        VALUES ('delete', old.id, {_SQLITE_TEXT.format(row="old")});
+    END""",
+    f"""CREATE TRIGGER {_FTS}_update AFTER UPDATE OF id, name, parameters ON workflow_tasks
+    BEGIN
+        INSERT INTO {_FTS}({_FTS}, rowid, body)
+        VALUES ('delete', old.id, {_SQLITE_TEXT.format(row="old")});
+        INSERT INTO {_FTS}(rowid, body) VALUES (new.id, {_SQLITE_TEXT.format(row="new")});
+    END""",
+)
+_SQLITE_PRIORITIES = """
+UPDATE workflow_tasks SET priority = (
+    SELECT json_extract(task.value, '$.priority')
+    FROM workflows, json_each(workflows.document, '$.tasks') AS task
+    WHERE workflows.id = workflow_tasks.workflow_id
+      AND json_type(task.value, '$.id') = 'integer'
+      AND json_extract(task.value, '$.id') = workflow_tasks.zuora_task_id
+      AND json_type(task.value, '$.priority') = 'text'
+)
+WHERE EXISTS (SELECT 1 FROM workflows WHERE json_type(workflows.document, '$.tasks') = 'array'
+              AND workflows.id = workflow_tasks.workflow_id)
+"""
+_PG_PRIORITIES = """
+UPDATE workflow_tasks SET priority = left(task ->> 'priority', 32)
+FROM workflows CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(workflows.document -> 'tasks') = 'array'
+         THEN workflows.document -> 'tasks' ELSE '[]'::jsonb END) AS task
+WHERE workflows.id = workflow_tasks.workflow_id
+  AND jsonb_typeof(task -> 'id') = 'number'
+  AND (task ->> 'id') ~ '^[0-9]{1,18}$'
+  AND (task ->> 'id')::bigint = workflow_tasks.zuora_task_id
+  AND jsonb_typeof(task -> 'priority') = 'string'
+"""
+
+
+def upgrade() -> None:
+    op.add_column("workflow_tasks", sa.Column("priority", sa.String(32), nullable=True))
+    op.create_index("ix_workflow_tasks_priority", "workflow_tasks", ["priority"])
+    if op.get_bind().dialect.name == "sqlite":
+        _upgrade_sqlite()
+    else:
+        _upgrade_postgresql()
+
+
+def _upgrade_sqlite() -> None:
+    op.execute(_SQLITE_PRIORITIES)
+    op.execute(
+        f"CREATE VIRTUAL TABLE {_FTS} USING fts5(body, content='', columnsize=0, "
+        "tokenize='trigram')"
+    )
+    for trigger in _SQLITE_TRIGGERS:
+        op.execute(trigger)
+    op.execute(
+        f"INSERT INTO {_FTS}(rowid, body) "
+        f"SELECT id, {_SQLITE_TEXT.format(row='workflow_tasks')} FROM workflow_tasks"
+    )
+
+
+def _upgrade_postgresql() -> None:
+    op.execute(_PG_PRIORITIES)
+    # A trusted extension since PostgreSQL 13: a database owner may create it.
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute(f"CREATE INDEX {_PG_INDEX} ON workflow_tasks USING gin ({_PG_TEXT} gin_trgm_ops)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for suffix in ("update", "delete", "insert"):
+            op.execute(f"DROP TRIGGER IF EXISTS {_FTS}_{suffix}")
+        op.execute(f"DROP TABLE IF EXISTS {_FTS}")
+    else:
+        op.execute(f"DROP INDEX IF EXISTS {_PG_INDEX}")
+    op.drop_index("ix_workflow_tasks_priority", "workflow_tasks")
+    op.drop_column("workflow_tasks", "priority")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from zuora_workflow_sync.cli.backup import backup
 from zuora_workflow_sync.cli.customers import customers_app
-from zuora_workflow_sync.cli.db import db_app
+from zuora_workflow_sync.cli.db import OneLineCommand, db_app
 from zuora_workflow_sync.cli.keys import keys_app
 from zuora_workflow_sync.cli.reports import reports_app
 from zuora_workflow_sync.cli.scheduler import scheduler
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(reports_app)  # status, runs, retry: top-level commands
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(tasks_app, name="tasks")
+app.command("backup", cls=OneLineCommand)(backup)
 app.command("worker")(worker)
 app.command("scheduler")(scheduler)
 

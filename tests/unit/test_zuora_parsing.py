@@ -173,6 +173,9 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
         (b'{"a": "x\\u0000y"}', "NUL"),
         (b'{"x\\u0000": 1}', "NUL"),
         (b'[{"a": ["x\\u0000"]}]', "NUL"),
+        (b'{"a": "x\\ud800y"}', "unpaired surrogate"),
+        (b'{"\\uDC00": 1}', "unpaired surrogate"),
+        (b'{"a": ["\\ude00\\ud83d"]}', "unpaired surrogate"),
         (b'{"a": "x\x00y"}', "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "nesting too deep"),
@@ -184,6 +187,11 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
 def test_json_is_refused_when_malformed(body: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match=reason):
         parse_json(body, status=200, request_id=None)
+
+
+def test_a_surrogate_pair_escape_is_one_character_when_parsed() -> None:
+    parsed = parse_json(b'{"a": "\\ud83d\\ude00 caf\\u00e9"}', status=200, request_id=None)
+    assert parsed == {"a": "\U0001f600 café"}
 
 
 def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:

@@ -11,6 +11,7 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -80,6 +81,7 @@ def upgrade() -> None:
 
 def _upgrade_sqlite() -> None:
     op.execute(_SQLITE_PRIORITIES)
+    _unescape_sqlite_parameters()
     op.execute(
         f"CREATE VIRTUAL TABLE {_FTS} USING fts5(body, content='', columnsize=0, "
         "tokenize='trigram')"
@@ -90,6 +92,21 @@ def _upgrade_sqlite() -> None:
         f"INSERT INTO {_FTS}(rowid, body) "
         f"SELECT id, {_SQLITE_TEXT.format(row='workflow_tasks')} FROM workflow_tasks"
     )
+
+
+def _unescape_sqlite_parameters() -> None:
+    """Parameters written before this revision hold non-ASCII text as \\u escapes (the JSON
+    default then); the index reads the stored text, so store them as UTF-8 like new rows."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text("SELECT id, parameters FROM workflow_tasks WHERE instr(parameters, '\\u') > 0")
+    ).all()
+    for task_id, text in rows:
+        plain = json.dumps(json.loads(text), ensure_ascii=False)
+        bind.execute(
+            sa.text("UPDATE workflow_tasks SET parameters = :text WHERE id = :id"),
+            {"text": plain, "id": task_id},
+        )
 
 
 def _upgrade_postgresql() -> None:

@@ -1,0 +1,118 @@
+"""Fixtures of the read-side suite: two simulator tenants synced for real (`sync-workflows
+--sync`) into each backend, then read through the `workflow-sync` commands, in-process.
+
+`synced.change(...)` edits the simulator through its admin API and `synced.sync()` syncs again,
+so history, diffs and backups see real changes. `zuora_export` reads an export straight from
+the simulator over HTTP, to compare what was stored with what Zuora sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner, Result
+
+from tests.backends import Backend
+from zuora_workflow_sync.cli import app
+from zuora_workflow_sync.cli.sync_workflows import app as sync_app
+from zuora_workflow_sync.domain.models import Customer
+from zuora_workflow_sync.runtime import Runtime, build_runtime
+from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.simulator import SimulatorAdmin
+from zuora_workflow_sync.simulator.admin_client import TenantCredentials
+from zuora_workflow_sync.store.secrets import Keyring
+
+TENANTS = ("tenant-001", "tenant-002")
+CUSTOMER_NAMES = ("Acme Corp", "Globex: EU")  # a colon: CUSTOMER:ID splits on the last one
+
+
+@dataclass
+class Synced:
+    """A product installation whose customers were synced from the simulator."""
+
+    runtime: Runtime
+    admin: SimulatorAdmin
+    env: dict[str, str]
+    customers: list[Customer] = field(default_factory=list)
+    _runner: CliRunner = field(default_factory=CliRunner)
+
+    def cli(self, *args: str) -> Result:
+        """`workflow-sync ARGS` in this process, stdout and stderr apart."""
+        return self._runner.invoke(app, list(args), env=self.env)
+
+    def json(self, *args: str, exit_code: int = 0) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.exit_code == exit_code, (result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def sync(self) -> None:
+        result = self._runner.invoke(sync_app, ["--force", "--sync"], env=self.env)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+
+    def credentials(self, tenant: str) -> TenantCredentials:
+        return self.admin.credentials(tenant)
+
+
+@pytest.fixture
+def synced(
+    tmp_path: Path, backend: Backend, sim_admin: SimulatorAdmin, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Synced]:
+    for name in [name for name in os.environ if name.startswith("ZWS_")]:
+        monkeypatch.delenv(name)
+    key = Keyring.generate_key()
+    env = {
+        "ZWS_HOME": str(tmp_path / "home"),
+        "ZWS_SECRET_KEYS": key,
+        "ZWS_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+        **backend.env,
+    }
+    settings = Settings(
+        home=tmp_path / "home", secret_keys=SecretStr(key), **backend.settings_fields
+    )
+    with build_runtime(settings) as runtime:
+        installation = Synced(runtime, sim_admin, env)
+        for tenant, name in zip(TENANTS, CUSTOMER_NAMES, strict=True):
+            installation.customers.append(_add_customer(runtime, sim_admin, tenant, name))
+        installation.sync()
+        yield installation
+
+
+def _add_customer(runtime: Runtime, admin: SimulatorAdmin, tenant: str, name: str) -> Customer:
+    credentials = admin.credentials(tenant)
+    multi = bool(admin.tenant(tenant)["multi_entity"])
+    return runtime.customers.add(
+        name,
+        zuora_base_url=credentials.base_url,
+        client_id=credentials.client_id,
+        client_secret_encrypted=runtime.keyring.encrypt(SecretStr(credentials.client_secret)),
+        entity_id=credentials.entity_ids[0] if multi else None,
+    )
+
+
+def zuora_export(credentials: TenantCredentials, workflow_id: int) -> dict[str, Any]:
+    """`GET /workflows/{id}/export` from the simulator, as Zuora's API serves it."""
+    with httpx.Client(base_url=credentials.base_url, timeout=10) as client:
+        token = client.post(
+            "/oauth/token",
+            data={
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+                "grant_type": "client_credentials",
+            },
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        if credentials.entity_ids and len(credentials.entity_ids) > 1:
+            headers["Zuora-Entity-Ids"] = credentials.entity_ids[0]
+        response = client.get(f"/workflows/{workflow_id}/export", headers=headers)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document

@@ -76,7 +76,10 @@ def synced(
         **backend.env,
     }
     settings = Settings(
-        home=tmp_path / "home", secret_keys=SecretStr(key), **backend.settings_fields
+        home=tmp_path / "home",
+        secret_keys=SecretStr(key),
+        database_url=backend.database_url,
+        queue_url=backend.queue_url,
     )
     with build_runtime(settings) as runtime:
         installation = Synced(runtime, sim_admin, env)

@@ -38,9 +38,8 @@ class Cli:
     def add(self, name: str = "acme", *options: str, secret: str = SECRET) -> Result:
         """`customers add --no-check` (the host is not a real tenant) with the secret on stdin;
         asserts it worked."""
-        args = ("--name", name, "--environment", "us-sandbox", "--client-id", "client-1")
-        args = (*args, "--no-check")
-        result = self("customers", "add", *args, *options, input=secret + "\n")
+        tenant = ("--environment", "us-sandbox", "--client-id", "client-1", "--no-check")
+        result = self("customers", "add", "--name", name, *tenant, *options, input=secret + "\n")
         assert result.exit_code == 0, result.output
         return result
 

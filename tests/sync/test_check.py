@@ -150,7 +150,7 @@ def test_check_reports_missing_workflow_view_access_when_the_user_is_forbidden(
         CheckProblem.PERMISSION_DENIED,
         "the Zuora user lacks Workflow View Access (403 at GET /workflows, Zuora-Request-Id ",
     )
-    assert result.status == 403 and result.request_id in result.message
+    assert result.status == 403 and result.request_id and result.request_id in result.message
     assert _requests(sim_admin, TENANT) == {"token": 1, "list": 1}
 
 

@@ -142,7 +142,8 @@ async def _probe(client: ZuoraClient, access: TenantAccess) -> CheckResult:
     try:
         grant = await client.authenticate()
     except ZuoraError as error:
-        return _failed(diagnose(error, TOKEN_STEP, access.host, access.entity_id), error)
+        diagnosis = diagnose(error, TOKEN_STEP, access.host, access.entity_id)
+        return _failed(diagnosis, error, token_issued=False, entities=())
     entities = () if grant is None else grant.entity_ids
     mismatch = entity_mismatch(access.entity_id, entities)
     if mismatch is not None:
@@ -151,18 +152,18 @@ async def _probe(client: ZuoraClient, access: TenantAccess) -> CheckResult:
         page = await client.probe_workflows()
     except ZuoraError as error:
         diagnosis = diagnose(error, LIST_STEP, access.host, access.entity_id)
-        return _failed(diagnosis, error, entities)
+        return _failed(diagnosis, error, token_issued=True, entities=entities)
     return _passed(page, entities, access.entity_id)
 
 
 def _failed(
-    diagnosis: Diagnosis, error: ZuoraError, entities: tuple[str, ...] | None = None
+    diagnosis: Diagnosis, error: ZuoraError, *, token_issued: bool, entities: tuple[str, ...]
 ) -> CheckResult:
     return CheckResult(
         message=f"Check failed: {diagnosis.text}",
         problem=diagnosis.problem,
-        token_issued=entities is not None,
-        entity_ids=entities or (),
+        token_issued=token_issued,
+        entity_ids=entities,
         status=error.status,
         failed_at=diagnosis.step,
         request_id=error.request_id,

@@ -36,9 +36,10 @@ class Cli:
         return self.home / "zws.sqlite3"
 
     def add(self, name: str = "acme", *options: str, secret: str = SECRET) -> Result:
-        """`customers add` with the secret on stdin; asserts it worked."""
-        args = ("--name", name, "--environment", "us-sandbox", "--client-id", "client-1")
-        result = self("customers", "add", *args, *options, input=secret + "\n")
+        """`customers add --no-check` (the host is not a real tenant) with the secret on stdin;
+        asserts it worked."""
+        tenant = ("--environment", "us-sandbox", "--client-id", "client-1", "--no-check")
+        result = self("customers", "add", "--name", name, *tenant, *options, input=secret + "\n")
         assert result.exit_code == 0, result.output
         return result
 

@@ -101,6 +101,7 @@ def test_add_refuses_and_writes_nothing_when_pacing_is_bad(
     cli.add("acme")
     before = cli.dump()
     args = ["--name", "globex", "--environment", "us-sandbox", "--client-id", "c", *options]
+    args.append("--no-check")
     assert_refused(cli("customers", "add", *args, input="secret\n"), fragment)
     assert cli.dump() == before
 

@@ -15,7 +15,11 @@ from zuora_workflow_sync.errors import (
     RateLimitedError,
     ServerError,
 )
-from zuora_workflow_sync.zuora.models import WorkflowDefinition, parse_zuora_timestamp
+from zuora_workflow_sync.zuora.models import (
+    AccessToken,
+    WorkflowDefinition,
+    parse_zuora_timestamp,
+)
 from zuora_workflow_sync.zuora.ratelimit import (
     parse_concurrency,
     parse_rate_limit,
@@ -201,3 +205,25 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
 def test_remote_text_loses_line_breaks_when_made_safe() -> None:
     assert safe_text("line1\r\nFAKE LOG LINE\x1b[31m") == "line1 FAKE LOG LINE [31m"
     assert len(safe_text("x" * 10_000)) == 300
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        (
+            # zuora-api.md 1.1, the documented example
+            "user.7c4d5433dc234c369a01b9719ecd059f entity.1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc "
+            "entity.c92ed977-510c-4c48-9b51-8d5e848671e9 service.echo.read tenant.19",
+            ("1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc", "c92ed977-510c-4c48-9b51-8d5e848671e9"),
+        ),
+        ("user.1 tenant.19", ()),
+        (None, ()),
+        ("entity. entity.\x1b[31mx entity.ok-1", ("ok-1",)),
+    ],
+)
+def test_token_entity_ids_are_the_entity_scopes_when_parsed(
+    scope: str | None, expected: tuple[str, ...]
+) -> None:
+    token = AccessToken.model_validate({"access_token": "t", "expires_in": 3599, "scope": scope})
+
+    assert token.entity_ids == expected

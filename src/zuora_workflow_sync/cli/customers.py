@@ -1,12 +1,14 @@
-"""`workflow-sync customers`: add, list, show, pause, remove, re-key and reset the customers we
-sync, and set their pacing.
+"""`workflow-sync customers`: add, list, show, check, pause, remove, re-key and reset the
+customers we sync, and set their pacing.
 
 A client secret is stored only as a Fernet token (read as `keys.read_client_secret` says); no
-command prints it. What the operator types is validated in `customer_input`.
+command prints it. What the operator types is validated in `customer_input`; `add` checks the
+credentials against Zuora (`sync.check`) before it writes anything, unless `--no-check`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
@@ -28,7 +31,12 @@ from zuora_workflow_sync.cli.common import (
     print_table,
     take,
 )
-from zuora_workflow_sync.cli.customer_input import new_customer, pacing, parse_status
+from zuora_workflow_sync.cli.customer_input import (
+    NewCustomer,
+    new_customer,
+    pacing,
+    parse_status,
+)
 from zuora_workflow_sync.cli.db import OneLineCommand, open_runtime, parse_id
 from zuora_workflow_sync.cli.keys import (
     SecretEnv,
@@ -40,19 +48,24 @@ from zuora_workflow_sync.cli.keys import (
 from zuora_workflow_sync.domain.models import Customer, CustomerStatus
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring.alerts import FailureAlerts
-from zuora_workflow_sync.monitoring.logs import clean
+from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.customers import CustomerNotFoundError
 from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
 
 _PAGE_SIZE = 500
 
 customers_app = typer.Typer(
     no_args_is_help=True,
-    help="Add, list, show, pause, remove, re-key and reset the customers we sync.",
+    help="Add, list, show, check, pause, remove, re-key and reset the customers we sync.",
 )
 
 CustomerId = Annotated[str, typer.Argument(metavar="ID", help="The customer's id.")]
+CustomerRef = Annotated[
+    str, typer.Argument(metavar="C", help="The customer: its id, or its exact name.")
+]
 MaxInFlight = Annotated[
     str | None,
     typer.Option(
@@ -96,14 +109,26 @@ def add(
     secret_stdin: SecretStdin = False,
     secret_env: SecretEnv = None,
     secret_file: SecretFile = None,
+    no_check: Annotated[
+        bool,
+        typer.Option("--no-check", help="Add without checking the credentials against Zuora."),
+    ] = False,
 ) -> None:
-    """Add a customer; its client secret is stored encrypted, never taken as an argument."""
+    """Add a customer; its client secret is stored encrypted, never taken as an argument.
+
+    First the credentials are checked as `customers check` does (a token and the first page of
+    workflows); a failed check adds nothing. `--no-check` skips it (e.g. offline).
+    """
     with command_errors():
         new = new_customer(name, environment, base_url, client_id, entity_id, customer_id)
         limits = pacing(max_in_flight, tenant_type)
         secret = read_client_secret(secret_stdin, secret_env, secret_file)
     with open_runtime() as runtime:
-        keyring = _keyring_for_new_secret(runtime)
+        runtime.customers.ensure_addable(new.name, new.customer_id)
+        verified = _verified_keyring(runtime)
+        if not no_check:
+            _check_before_adding(runtime.settings, new, secret)
+        keyring = verified or runtime.keyring
         customer = runtime.customers.add(
             new.name,
             zuora_base_url=new.base_url,
@@ -158,6 +183,32 @@ def show(customer_id: CustomerId, as_json: AsJson = False) -> None:
         return
     for key, value in details.items():
         typer.echo(f"{key}: {'-' if value is None else clean(str(value))}")
+
+
+@customers_app.command("check", cls=OneLineCommand)
+def check(customer_ref: CustomerRef, as_json: AsJson = False) -> None:
+    """Check a customer's credentials against Zuora: one token request, then the first page of
+    workflows. Says plainly what is wrong (credentials rejected, Workflow View Access missing,
+    an entity id needed, host unreachable) and exits 1; writes nothing.
+
+    --json prints {"customer_id", "ok", "problem", "message", "token", "workflows_on_first_page",
+    "more_pages", "entity_ids", "status", "failed_at", "request_id"}, also on failure (exit 1).
+    """
+    with open_runtime() as runtime:
+        customer = find_customer(runtime, customer_ref)
+        secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
+        SECRETS.register(secret.get_secret_value())
+        access = TenantAccess.of(customer)
+        result = asyncio.run(check_credentials(runtime.settings, access, secret))
+    if as_json:
+        document = {"customer_id": customer.id, **result.as_json()}
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    if not result.ok:
+        raise fail(result.message, prefix="")
+    typer.echo(clean(result.message))
 
 
 @customers_app.command("set-status", cls=OneLineCommand)
@@ -258,12 +309,27 @@ def _keyring_for_new_secret(runtime: Runtime, exclude_id: int | None = None) -> 
     """The keys to encrypt a new secret with, refused (SecretsError) when they cannot open the
     stored secrets: what they encrypt would belong to another installation. A key file is
     created only while no other secret is stored."""
+    return _verified_keyring(runtime, exclude_id) or runtime.keyring
+
+
+def _verified_keyring(runtime: Runtime, exclude_id: int | None = None) -> Keyring | None:
+    """The configured keys once they open a stored secret (SecretsError if they cannot); None
+    while no other secret is stored (then the runtime's keyring may create the key file)."""
     stored = [c for c in runtime.customers.list(limit=2) if c.id != exclude_id]
     if not stored:
-        return runtime.keyring
+        return None
     keyring = existing_keyring(runtime.settings)
     keyring.decrypt(stored[0].client_secret_encrypted)
     return keyring
+
+
+def _check_before_adding(settings: Settings, new: NewCustomer, secret: SecretStr) -> None:
+    """Print the passed check, or exit 1 with why it failed (before anything is written)."""
+    access = TenantAccess(new.base_url, new.client_id, new.entity_id)
+    result = asyncio.run(check_credentials(settings, access, secret))
+    if not result.ok:
+        raise fail(f"{result.message}; nothing added (--no-check skips the check)", prefix="")
+    typer.echo(clean(result.message))
 
 
 def _confirm_removal(customer: Customer) -> None:
@@ -274,6 +340,23 @@ def _confirm_removal(customer: Customer) -> None:
         confirmed = False
     if not confirmed:
         raise fail("not removed: not confirmed (pass --yes to skip the question)")
+
+
+def find_customer(runtime: Runtime, reference: str) -> Customer:
+    """The customer named by `reference`: an id (tried first, when it is one) or an exact name;
+    CustomerNotFoundError otherwise."""
+    customer = None
+    text = reference.strip()
+    if text.isascii() and text.isdigit():
+        try:
+            customer = runtime.customers.get(parse_id(text, "customer"))
+        except ConfigurationError:
+            customer = None  # too large for an id: it can only be a name
+    customer = customer or runtime.customers.get_by_name(reference)
+    if customer is None:
+        what = f"id {text}" if text.isascii() and text.isdigit() else f"name {reference[:80]!r}"
+        raise CustomerNotFoundError(f"no customer with {what}")
+    return customer
 
 
 def require_customer(runtime: Runtime, customer_id: int) -> Customer:

@@ -116,6 +116,14 @@ class CustomerRepository:
                 _advance_id_sequence(conn)
             return _require(conn, new_id)
 
+    def ensure_addable(self, name: str, customer_id: int | None = None) -> None:
+        """Raise what `add` would for this name and explicit id (CustomerExistsError,
+        ConfigurationError), writing nothing, so a caller can refuse before slow work; `add`
+        checks again in its own transaction."""
+        _check_new_customer(name, customer_id)
+        with reading(self._engine) as conn:
+            _refuse_duplicate(conn, name, customer_id)
+
     def get(self, customer_id: int, *, bind: Connection | None = None) -> Customer | None:
         """The customer, or None; in its own transaction or in the caller's (`bind`)."""
         statement = select(_CUSTOMERS).where(CustomerRow.id == customer_id)

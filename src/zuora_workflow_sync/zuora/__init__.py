@@ -6,6 +6,7 @@ from zuora_workflow_sync.zuora.auth import TenantCredentials, TokenCache
 from zuora_workflow_sync.zuora.client import (
     ClientSettings,
     ResponseMeta,
+    TokenGrant,
     WorkflowListing,
     ZuoraClient,
     ZuoraResult,
@@ -19,6 +20,7 @@ __all__ = [
     "ResponseMeta",
     "TenantCredentials",
     "TokenCache",
+    "TokenGrant",
     "TransportLimits",
     "WorkflowListing",
     "ZuoraClient",

@@ -112,6 +112,16 @@ class WorkflowListing:
         return len(self.responses)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a successful `POST /oauth/token` said besides the token itself (which stays in the
+    token cache): its lifetime, the entities its scope covers, the response's request id."""
+
+    expires_in_seconds: float
+    entity_ids: tuple[str, ...]
+    request_id: str | None
+
+
 ResponseObserver = Callable[[ResponseMeta], None]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -177,6 +187,28 @@ class ZuoraClient:
             if not more:
                 return
             page_number += 1
+
+    async def authenticate(self) -> TokenGrant | None:
+        """Hold a usable token now: the cached one, or one `POST /oauth/token` (not retried).
+        Returns what Zuora said when it issued the token (None when it came from the cache)."""
+        issued: list[TokenGrant] = []
+
+        async def fetch() -> tuple[SecretStr, float]:
+            token, grant = await self._request_token()
+            issued.append(grant)
+            return token, grant.expires_in_seconds
+
+        await self._tokens.get(self._credentials.cache_key, fetch)
+        return issued[0] if issued else None
+
+    async def probe_workflows(self) -> ZuoraResult[WorkflowPage]:
+        """Page 1 of `GET /workflows` in exactly one request, a token request first if needed:
+        no retry and no token renewal on a 401, so a check never repeats a refused request."""
+        params = {"page": "1", "page_length": str(self._settings.page_length)}
+        raw, meta, _ = await self._get("/workflows", params)
+        if raw.status >= 400:
+            raise error_for_status(raw.status, raw.headers, raw.body)
+        return ZuoraResult(_parse(WorkflowPage, raw)[0], meta)
 
     async def get_workflow(self, workflow_id: int) -> ZuoraResult[WorkflowDefinition]:
         """`GET /workflows/{id}`."""
@@ -271,6 +303,10 @@ class ZuoraClient:
         return raw, meta, token
 
     async def _fetch_token(self) -> tuple[SecretStr, float]:
+        token, grant = await self._request_token()
+        return token, grant.expires_in_seconds
+
+    async def _request_token(self) -> tuple[SecretStr, TokenGrant]:
         """`POST /oauth/token`; any non-2xx except 429/5xx means the credentials are bad."""
         form = {
             "client_id": self._credentials.client_id,
@@ -289,7 +325,8 @@ class ZuoraClient:
         token, _ = _parse(AccessToken, raw)
         if token.token_type.lower() != "bearer":
             raise ProtocolError(f"unexpected token_type {token.token_type[:20]!r}")
-        return token.access_token, token.expires_in
+        grant = TokenGrant(token.expires_in, token.entity_ids, raw.request_id)
+        return token.access_token, grant
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 _ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$")
+_ENTITY_WORD = re.compile(r"^[0-9A-Za-z-]+$")
 _SPACED = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d{1,6})?( UTC)?$")
 
 
@@ -64,6 +65,13 @@ class AccessToken(BaseModel):
     expires_in: float = Field(gt=0, le=10 * 24 * 3600)
     scope: str | None = None
     jti: str | None = None
+
+    @property
+    def entity_ids(self) -> tuple[str, ...]:
+        """The `entity.<uuid>` entries of `scope`, in order (zuora-api.md 1.1, Multi-entity)."""
+        words = (self.scope or "").split()
+        found = (word.removeprefix("entity.") for word in words if word.startswith("entity."))
+        return tuple(word for word in found if 0 < len(word) <= 64 and _ENTITY_WORD.match(word))
 
 
 class ActiveVersion(BaseModel):

@@ -208,7 +208,10 @@ def test_check_reports_an_unreachable_host_when_the_customer_was_added_without_a
 
 @pytest.mark.parametrize(
     ("reference", "fragment"),
-    [("9", "no customer with id 9"), ("Tenant-001", "no customer with name 'Tenant-001'")],
+    [
+        ("9", "no customer with id or name '9'"),
+        ("Tenant-001", "no customer with id or name 'Tenant-001'"),
+    ],
 )
 def test_check_refuses_when_the_customer_does_not_exist(
     check_cli: CheckCli, reference: str, fragment: str

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 
+from zuora_workflow_sync.catalog.references import resolve_customer
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
     AsJson,
@@ -195,7 +196,7 @@ def check(customer_ref: CustomerRef, as_json: AsJson = False) -> None:
     "more_pages", "entity_ids", "status", "failed_at", "request_id"}, also on failure (exit 1).
     """
     with open_runtime() as runtime:
-        customer = find_customer(runtime, customer_ref)
+        customer = resolve_customer(runtime.engine, customer_ref)
         secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
         SECRETS.register(secret.get_secret_value())
         access = TenantAccess.of(customer)
@@ -340,23 +341,6 @@ def _confirm_removal(customer: Customer) -> None:
         confirmed = False
     if not confirmed:
         raise fail("not removed: not confirmed (pass --yes to skip the question)")
-
-
-def find_customer(runtime: Runtime, reference: str) -> Customer:
-    """The customer named by `reference`: an id (tried first, when it is one) or an exact name;
-    CustomerNotFoundError otherwise."""
-    customer = None
-    text = reference.strip()
-    if text.isascii() and text.isdigit():
-        try:
-            customer = runtime.customers.get(parse_id(text, "customer"))
-        except ConfigurationError:
-            customer = None  # too large for an id: it can only be a name
-    customer = customer or runtime.customers.get_by_name(reference)
-    if customer is None:
-        what = f"id {text}" if text.isascii() and text.isdigit() else f"name {reference[:80]!r}"
-        raise CustomerNotFoundError(f"no customer with {what}")
-    return customer
 
 
 def require_customer(runtime: Runtime, customer_id: int) -> Customer:

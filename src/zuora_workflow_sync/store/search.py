@@ -1,7 +1,7 @@
 """Text search over workflow tasks with each database's own trigram index.
 
-SQLite: an FTS5 table with the trigram tokenizer, contentless (the text lives once, in
-`workflow_tasks`), fed by triggers. PostgreSQL: a `pg_trgm` GIN index on an expression of the
+SQLite: an FTS5 table with the trigram tokenizer whose content is a view over `workflow_tasks`
+(the text lives once), fed by triggers. PostgreSQL: a `pg_trgm` GIN index on an expression of the
 task's name and parameters. Either way the index changes inside the transaction that writes
 the tasks, the sync's own. Both match a case-insensitive substring of at least three
 characters (a trigram index cannot narrow a shorter one). The DDL is created by migration 0004.

@@ -1,7 +1,7 @@
 """The read side: each task's priority, and a trigram text index over tasks.
 
-SQLite: a contentless FTS5 table (trigram tokenizer) kept in step by triggers on
-`workflow_tasks`; PostgreSQL: `pg_trgm` and a GIN index on the task's name and parameters.
+SQLite: an FTS5 table (trigram tokenizer) whose content is a view over `workflow_tasks` (the
+text is stored once), kept in step by triggers; PostgreSQL: `pg_trgm` and a GIN index on the task's name and parameters.
 Existing rows are indexed and their priority filled from the stored export documents.
 
 Revision ID: 0004
@@ -24,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 # Frozen copies of store.search: a migration must not change with the code.
 _FTS = "workflow_tasks_search"
+_FTS_VIEW = "workflow_tasks_search_text"
 _PG_INDEX = "ix_workflow_tasks_search_text"
 _SQLITE_TEXT = "coalesce({row}.name, '') || char(10) || coalesce({row}.parameters, '')"
 _PG_TEXT = (
@@ -83,15 +84,16 @@ def _upgrade_sqlite() -> None:
     op.execute(_SQLITE_PRIORITIES)
     _unescape_sqlite_parameters()
     op.execute(
-        f"CREATE VIRTUAL TABLE {_FTS} USING fts5(body, content='', columnsize=0, "
-        "tokenize='trigram')"
+        f"CREATE VIEW {_FTS_VIEW} AS SELECT id, "
+        f"{_SQLITE_TEXT.format(row='workflow_tasks')} AS body FROM workflow_tasks"
+    )
+    op.execute(
+        f"CREATE VIRTUAL TABLE {_FTS} USING fts5(body, content='{_FTS_VIEW}', "
+        "content_rowid='id', columnsize=0, tokenize='trigram')"
     )
     for trigger in _SQLITE_TRIGGERS:
         op.execute(trigger)
-    op.execute(
-        f"INSERT INTO {_FTS}(rowid, body) "
-        f"SELECT id, {_SQLITE_TEXT.format(row='workflow_tasks')} FROM workflow_tasks"
-    )
+    op.execute(f"INSERT INTO {_FTS}({_FTS}) VALUES ('rebuild')")
 
 
 def _unescape_sqlite_parameters() -> None:
@@ -121,6 +123,7 @@ def downgrade() -> None:
         for suffix in ("update", "delete", "insert"):
             op.execute(f"DROP TRIGGER IF EXISTS {_FTS}_{suffix}")
         op.execute(f"DROP TABLE IF EXISTS {_FTS}")
+        op.execute(f"DROP VIEW IF EXISTS {_FTS_VIEW}")
     else:
         op.execute(f"DROP INDEX IF EXISTS {_PG_INDEX}")
     op.drop_index("ix_workflow_tasks_priority", "workflow_tasks")

@@ -13,6 +13,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from zuora_workflow_sync.drivers import require_drivers
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
@@ -64,6 +65,7 @@ class Runtime:
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Open the database (applying migrations first on the embedded SQLite default)."""
     url = settings.resolved_database_url
+    require_drivers((url, settings.resolved_queue_url, settings.resolved_coordination_url))
     if migrate and url.startswith("sqlite"):
         upgrade(url)
     return Runtime(settings, create_engine_for(url))

@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-
+from zuora_workflow_sync.drivers import redis_class
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.queue.app import redact_url
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 T = TypeVar("T")
 
@@ -67,7 +69,7 @@ def redis_client(target: CoordinationTarget) -> aioredis.Redis:
     """An asyncio Redis client (bytes in and out) with bounded connect and read times."""
     if target.kind != "redis":
         raise ValueError("not a redis coordination store")
-    client: aioredis.Redis = aioredis.Redis.from_url(
+    client: aioredis.Redis = redis_class().from_url(
         target.url,
         socket_timeout=_REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,

@@ -12,16 +12,17 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from zuora_workflow_sync.coordination.connect import (
     CoordinationTarget,
     connect_sqlite,
     retry_busy,
 )
+from zuora_workflow_sync.drivers import RedisError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 T = TypeVar("T")
 

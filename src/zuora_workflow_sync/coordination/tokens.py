@@ -19,9 +19,8 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from zuora_workflow_sync.coordination.connect import CoordinationTarget, redis_client
@@ -33,6 +32,9 @@ from zuora_workflow_sync.coordination.token_backends import (
 )
 from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.zuora.auth import SharedToken, SharedTokenFetcher, TokenKey
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,10 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from zuora_workflow_sync.coordination import parse_coordination_url
+from zuora_workflow_sync.drivers import RedisError
 from zuora_workflow_sync.pacing.gate import GateTuning, PacingGate, TenantLocal
 from zuora_workflow_sync.pacing.handoff import SlotHandoff
 from zuora_workflow_sync.pacing.limits import TenantLimits
@@ -25,6 +24,9 @@ from zuora_workflow_sync.pacing.sqlite_store import SqlitePacingStore
 from zuora_workflow_sync.pacing.store import PacingStore, TenantSnapshot
 from zuora_workflow_sync.pacing.waiters import LocalWaiters
 from zuora_workflow_sync.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,7 @@ in integer microseconds (exact in Lua's doubles), so the clocks of the hosts nev
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Any
 
 from zuora_workflow_sync.coordination import CoordinationTarget, redis_client
 from zuora_workflow_sync.pacing.aimd import DECREASE_FACTOR, INCREASE_STEP, Assessment
@@ -30,6 +28,9 @@ from zuora_workflow_sync.pacing.store import (
     SlotRequest,
     TenantSnapshot,
 )
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 # KEYS: slots, state. ARGV: [1] max_in_flight, [2] state_ttl_ms,
 #   finish part (ignored when [3] is ''): [3] token, [4] started_at, [5] signal, [6] pause_us,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import huey
 from huey.exceptions import ConfigurationError as HueyConfigurationError
 
+from zuora_workflow_sync.drivers import missing_extra
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.queue.bulk import JobMessages, write_jobs
 from zuora_workflow_sync.queue.serializer import JsonSerializer
@@ -236,10 +237,8 @@ def _open_redis(queue_url: str, name: str) -> Any:
             # Keep the name exact: Huey would otherwise drop '.' and '-', merging queues.
             clean_name=False,
         )
-    except HueyConfigurationError:
-        raise ConfigurationError(
-            "redis:// queue URLs need the 'redis' Python package, which is not installed"
-        ) from None
+    except HueyConfigurationError:  # Huey's word for "redis-py is not installed"
+        raise missing_extra("Redis", "redis") from None
     except ValueError as exc:
         raise ConfigurationError(
             f"invalid queue URL {redact_url(queue_url)!r}: {_short_reason(exc, queue_url)}"

@@ -33,6 +33,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement, literal_column
 
+from zuora_workflow_sync.drivers import require_psycopg
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.store.types import UTCDateTime
 
@@ -127,6 +128,7 @@ def _create_postgresql_engine(
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername != "postgresql+psycopg":
         raise ConfigurationError("PostgreSQL is supported through psycopg 3 only")
+    require_psycopg()
     return create_engine(
         url,
         pool_pre_ping=True,

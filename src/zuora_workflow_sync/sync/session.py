@@ -32,10 +32,9 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import redis.asyncio as aioredis
 
 from zuora_workflow_sync.coordination.connect import parse_coordination_url, redis_client
 from zuora_workflow_sync.coordination.token_backends import SqliteTokenBackend
@@ -43,6 +42,9 @@ from zuora_workflow_sync.pacing.sqlite_store import SqlitePacingStore
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.sync.coordination_file import CoordinationFile
 from zuora_workflow_sync.zuora import TransportLimits, new_http_client
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 SQLite: an FTS5 table (trigram tokenizer) whose content is a view over `workflow_tasks` (the
 text is stored once), kept in step by triggers; PostgreSQL: `pg_trgm` and a GIN index on the
-task's name and parameters. Existing rows are indexed and their priority filled from the stored export documents.
+task's name and parameters. Existing rows are indexed and their priority filled from the
+stored export documents.
 
 Revision ID: 0004
 Revises: 0003

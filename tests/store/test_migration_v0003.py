@@ -34,7 +34,7 @@ def test_customers_lose_the_new_columns_when_downgraded_to_0002(db_url: str) -> 
     assert migrate.current(db_url) == "0002"
     assert not NEW_COLUMNS & _columns(db_url)
     migrate.upgrade(db_url)
-    assert _columns(db_url) >= NEW_COLUMNS and migrate.current(db_url) == "0003"
+    assert _columns(db_url) >= NEW_COLUMNS and migrate.current(db_url) == migrate.head_revision()
 
 
 def test_existing_customer_reads_back_closed_when_upgraded_from_0002(db_url: str) -> None:

@@ -296,7 +296,7 @@ class _Watch:
         idle = progress.idle_seconds()
         if idle > settings.job_idle_timeout_seconds:
             return JobTimeoutError(
-                f"no reply from Zuora for {idle:.0f}s (ZWS_JOB_IDLE_TIMEOUT_SECONDS="
+                f"no reply from Zuora for {idle:.1f}s (ZWS_JOB_IDLE_TIMEOUT_SECONDS="
                 f"{settings.job_idle_timeout_seconds:g}; time waiting for pacing excluded)"
             )
         cap = settings.job_max_seconds + settings.job_seconds_per_workflow * progress.workflows

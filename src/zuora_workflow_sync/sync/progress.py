@@ -3,8 +3,8 @@
 A job is held by pacing while one of its requests waits for the tenant's pacing (a slot, a
 quota, a pause) and none is in flight: that time is the run's `pacing_wait_seconds`, and it
 counts neither towards the no-progress timeout nor towards the job's cap, since the customer
-did nothing wrong. Otherwise the no-progress clock runs from the last Zuora reply (any status)
-or the end of the last pacing hold. `TrackedGate` wraps a `RequestGate` to feed it.
+did nothing wrong: the no-progress clock is the time since the last Zuora reply (any status)
+less the pacing holds since then. `TrackedGate` wraps a `RequestGate` to feed it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class JobProgress:
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
-        self.started = self._last_progress = clock()
+        self.started = self._last_reply = clock()
+        self._held_at_last_reply = 0.0
         self.waiting = 0
         self.in_flight = 0
         self.replies = 0
@@ -50,7 +51,8 @@ class JobProgress:
 
     def replied(self) -> None:
         self.replies += 1
-        self._last_progress = self._clock()
+        self._last_reply = self._clock()
+        self._held_at_last_reply = self.pacing_wait_seconds()
 
     @property
     def held(self) -> bool:
@@ -63,8 +65,9 @@ class JobProgress:
         return self._held_seconds + current
 
     def idle_seconds(self) -> float:
-        """Seconds without a reply nor a pacing hold (0 while held)."""
-        return 0.0 if self.held else self._clock() - self._last_progress
+        """Seconds since the last reply (or the start), pacing holds excluded."""
+        held_since_reply = self.pacing_wait_seconds() - self._held_at_last_reply
+        return self._clock() - self._last_reply - held_since_reply
 
     def active_seconds(self) -> float:
         """Seconds since the job started, pacing holds excluded."""
@@ -75,10 +78,8 @@ class JobProgress:
         if held and self._held_since is None:
             self._held_since = self._clock()
         elif not held and self._held_since is not None:
-            now = self._clock()
-            self._held_seconds += now - self._held_since
+            self._held_seconds += self._clock() - self._held_since
             self._held_since = None
-            self._last_progress = now
 
 
 class _TrackedSlot:

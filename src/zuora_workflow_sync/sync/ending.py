@@ -138,13 +138,15 @@ class AttemptEnd:
 
 
 def lease_lost(end: AttemptEnd) -> RunOutcome:
+    why = "was given back at a hard stop" if end.held.given_back else "lost its lease"
     logger.warning(
-        "run %s attempt %s lost its lease; its results were discarded",
+        "run %s attempt %s %s; its results were discarded",
         end.claimed.run_id,
         end.claimed.attempt,
+        why,
         extra={"run_id": end.claimed.run_id, "customer_id": end.customer.id},
     )
-    return end.outcome("lease_lost")
+    return end.outcome("released" if end.held.given_back else "lease_lost")
 
 
 def _released(end: AttemptEnd) -> RunOutcome:

@@ -37,6 +37,7 @@ class HeldRun:
     lost: threading.Event = field(default_factory=threading.Event)
     renewals: int = 0
     ending: bool = False  # its job is writing its end: a renewal refused is no surprise
+    given_back: bool = False  # released by a hard stop, and sent round again
 
     @property
     def key(self) -> tuple[int, int]:
@@ -111,6 +112,7 @@ class LeaseHeartbeat:
             run.ending = True
             try:
                 if self._ledger.release(run.run_id, run.attempt):
+                    run.given_back = True
                     run.requeue(run.run_id, 0.0)
                     given.append(run.run_id)
             except (SQLAlchemyError, WorkflowSyncError) as exc:  # its lease will expire

@@ -8,7 +8,8 @@ distributed semaphore whose slots expire (a holder that died must not keep its s
 and their Redis buckets run as separate scripts, so the quota counters live in this script too.
 
 Keys (the `{...}` part is a Redis Cluster hash tag, so a tenant's keys share a slot):
-    zws:pacing:{KEY}:slots   ZSET, member = slot token, score = expiry (µs, Redis clock)
+    zws:pacing:{KEY}:slots   ZSET, member = slot token, score = expiry (µs, Redis clock),
+                             pushed on by its holder while the request runs (`extend`)
     zws:pacing:{KEY}:state   HASH: limit, decreased_at, pause_until, q<µs>:start, q<µs>:used
 Every write refreshes a TTL, so an idle tenant's keys disappear. Times come from Redis `TIME`
 in integer microseconds (exact in Lua's doubles), so the clocks of the hosts never matter.

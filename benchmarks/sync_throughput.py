@@ -78,6 +78,7 @@ class Options:
     repeat: int
     timeout: float
     timeline: bool
+    redis_url: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ def parse_args() -> Options:
     parser.add_argument(
         "--timeline", action="store_true", help="print where a job's time goes (instrumented)"
     )
+    parser.add_argument(
+        "--redis-url", default=BENCH_REDIS, help="queue and coordination (flushed before and after)"
+    )
     args = parser.parse_args()
     return Options(
         configuration=args.configuration or "postgres_redis",
@@ -124,6 +128,7 @@ def parse_args() -> Options:
         repeat=args.repeat,
         timeout=args.timeout,
         timeline=args.timeline,
+        redis_url=args.redis_url,
     )
 
 
@@ -180,8 +185,8 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{database}"'))
             values["ZWS_DATABASE_URL"] = ADMIN_POSTGRES.rsplit("/", 1)[0] + "/" + database
-            values["ZWS_QUEUE_URL"] = BENCH_REDIS
-            redis.Redis.from_url(BENCH_REDIS).flushdb()
+            values["ZWS_QUEUE_URL"] = options.redis_url
+            redis.Redis.from_url(options.redis_url).flushdb()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
         env.update(values)
         settings = Settings(
@@ -195,7 +200,7 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
                 admin.dispose()
-                redis.Redis.from_url(BENCH_REDIS).flushdb()
+                redis.Redis.from_url(options.redis_url).flushdb()
 
 
 @contextmanager

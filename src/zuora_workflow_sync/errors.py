@@ -7,10 +7,11 @@
     ├── LeaseLostError                   (store.runs) the attempt no longer holds its run
     ├── QueueUnavailableError            (queue.app) queue storage unreachable: inline or exit
     ├── QueueUnavailableAtDispatchError  (sync.dispatch) ... and the inline fallback is off
-    ├── JobTimeoutError                  (sync.job) a customer's sync exceeded the job timeout
+    ├── JobTimeoutError                  (sync.job) no Zuora reply for too long, or over the cap
     └── ZuoraError                       a Zuora call failed (status, request id, safe message)
         ├── ZuoraRetriableError          worth retrying with backoff
         │   ├── RateLimitedError         429 (retry_after from Retry-After or RateLimit-Reset)
+        │   │   └── PacedTooLongError    our pacing would hold a request too long: defer the run
         │   ├── ServerError              5xx
         │   └── ConnectionFailedError    DNS, refused, reset, truncated body
         │       └── RequestTimeoutError  a read timeout or the overall request deadline
@@ -88,6 +89,11 @@ class RateLimitedError(ZuoraRetriableError):
     ) -> None:
         super().__init__(message, status=status, request_id=request_id)
         self.retry_after_seconds = retry_after_seconds
+
+
+class PacedTooLongError(RateLimitedError):
+    """The tenant's pacing (a pause after a 429, a used-up quota) would hold a request longer
+    than a request waits. Nothing failed: the run is deferred, its attempt not counted."""
 
 
 class ServerError(ZuoraRetriableError):

@@ -6,6 +6,7 @@ One machine needs no setting at all: data and queue live in SQLite files under `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Self
 
@@ -34,8 +35,27 @@ class Settings(BaseSettings):
     stagger_max_seconds: float = Field(default=60.0, ge=0, le=86400)
     dispatch_batch_size: int = Field(default=5000, ge=1, le=10_000)
 
-    lease_seconds: float = Field(default=900.0, ge=5, le=86400)
-    job_timeout_seconds: float = Field(default=600.0, ge=1, le=86400)
+    lease_seconds: float = Field(
+        default=30.0, ge=5, le=3600, description="A run's lease, renewed by its worker."
+    )
+    heartbeat_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=1800,
+        description="How often a worker renews its runs' leases (default: a third of the lease).",
+    )
+    job_idle_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="A sync with no Zuora reply for this long fails (pacing waits excluded).",
+    )
+    job_max_seconds: float = Field(
+        default=900.0, gt=0, le=7 * 86400, description="A sync's cap before its workflows."
+    )
+    job_seconds_per_workflow: float = Field(
+        default=1.0, ge=0, le=3600, description="Added to the cap per workflow listed."
+    )
     max_attempts: int = Field(default=3, ge=1, le=20)
     worker_concurrency: int = Field(default=4, ge=1, le=256)
     worker_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
@@ -47,7 +67,7 @@ class Settings(BaseSettings):
         max_length=200,
         description="Cron expression (5 fields, UTC) of the scheduler's dispatch.",
     )
-    reaper_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    reaper_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     reaper_batch_size: int = Field(default=500, ge=1, le=10_000)
     stale_queued_grace_seconds: float = Field(default=300.0, ge=1, le=7 * 86400)
     scheduler_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
@@ -107,12 +127,22 @@ class Settings(BaseSettings):
     def _check_ranges(self) -> Self:
         if self.stagger_min_seconds > self.stagger_max_seconds:
             raise ValueError("stagger_min_seconds must not exceed stagger_max_seconds")
-        if self.lease_seconds <= self.job_timeout_seconds:
+        if self.resolved_heartbeat_seconds > self.lease_seconds / 2:
             raise ValueError(
-                "lease_seconds must be longer than job_timeout_seconds, or two workers could "
-                "run one job at once"
+                "heartbeat_seconds must be at most half of lease_seconds, or one late renewal "
+                "loses the lease and a second worker runs the job"
+            )
+        if self.job_idle_timeout_seconds <= self.http_deadline_seconds:
+            raise ValueError(
+                "job_idle_timeout_seconds must be longer than http_deadline_seconds, or a slow "
+                "but valid Zuora reply fails the sync"
             )
         return self
+
+    @property
+    def resolved_heartbeat_seconds(self) -> float:
+        """How often a worker renews the leases of its runs."""
+        return self.heartbeat_seconds or self.lease_seconds / 3
 
     @property
     def resolved_database_url(self) -> str:
@@ -143,8 +173,20 @@ class Settings(BaseSettings):
         return self.key_file or self.home / "secret.key"
 
 
+# Settings that were replaced: naming one is refused, so an operator learns what took its place.
+RETIRED = {
+    "ZWS_JOB_TIMEOUT_SECONDS": (
+        "replaced by ZWS_JOB_IDLE_TIMEOUT_SECONDS (no Zuora reply for that long) and "
+        "ZWS_JOB_MAX_SECONDS + ZWS_JOB_SECONDS_PER_WORKFLOW (the cap of one sync)"
+    ),
+}
+
+
 def load_settings() -> Settings:
     """Read the environment once; a bad value is a ConfigurationError naming the variable."""
+    for name, instead in RETIRED.items():
+        if name in os.environ:
+            raise ConfigurationError(f"{name} is no longer read: {instead}")
     try:
         return Settings()
     except ValidationError as exc:

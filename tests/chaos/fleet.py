@@ -221,13 +221,14 @@ def _count(conn: Any, table: Any) -> int:
 
 
 SEEDED_TENANT = "tenant-001"
-# A run's lease and job timeout in the tests that lose a worker: short, and valid (lease longer).
-SHORT_LEASE = {"lease_seconds": "5", "job_timeout_seconds": "4", "export_concurrency": "1"}
+# The tests that lose a worker mid-sync run at the default settings but for this: one export at
+# a time, so that the sync is known to be five exports in when it hangs on the sixth.
+ONE_EXPORT = {"export_concurrency": "1"}
 
 
 def sync_in_flight(fleet: Fleet, worker: str = "worker-0") -> tuple[int, subprocess.Popen[bytes]]:
     """Dispatch the customer of SEEDED_TENANT and start a worker (one export at a time, see
-    SHORT_LEASE) that fetches five exports, then hangs on a slow-drip sixth: its run id and
+    ONE_EXPORT) that fetches five exports, then hangs on a slow-drip sixth: its run id and
     process, once the run is mid-flight."""
     customer = fleet.add_seeded(SEEDED_TENANT)
     sixth = fleet.admin.workflows(SEEDED_TENANT)[5]["id"]

@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "recovery.py"
 FIGURE = re.compile(r"^worker #1: lease expired (\S+) s, run succeeded (\S+) s", re.MULTILINE)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(200)
 def test_recovery_benchmark_prints_a_finite_time_when_a_worker_is_killed() -> None:
     if shutil.which("redis-server") is None:
         service_missing("redis-server not found on PATH")
@@ -31,7 +31,7 @@ def test_recovery_benchmark_prints_a_finite_time_when_a_worker_is_killed() -> No
         [sys.executable, str(SCRIPT), "--scenarios", "worker", "--repeat", "1"],
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=190,
         check=False,
     )
 
@@ -39,5 +39,7 @@ def test_recovery_benchmark_prints_a_finite_time_when_a_worker_is_killed() -> No
     found = FIGURE.search(done.stdout)
     assert found is not None, done.stdout
     expired, succeeded = (float(value) for value in found.groups())
-    assert math.isfinite(succeeded) and 0 < expired <= succeeded < 10 + 2 + 30
+    # At the defaults: the lease left at the kill (at most 30 s) + the reaper interval (10 s)
+    # + the sync (well under 30 s).
+    assert math.isfinite(succeeded) and 0 < expired <= succeeded < 30 + 10 + 30
     assert "| kill -9 of a worker mid-sync |" in done.stdout

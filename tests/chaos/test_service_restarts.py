@@ -72,7 +72,6 @@ def test_every_run_completes_without_partial_rows_when_postgresql_restarts_durin
     fleet = make_fleet(
         backend,
         lease_seconds="6",
-        job_timeout_seconds="5",
         export_concurrency="1",
         stale_queued_grace_seconds="2",
         stagger_min_seconds="0",

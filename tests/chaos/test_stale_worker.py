@@ -1,5 +1,6 @@
 """A worker paused (SIGSTOP) past its lease while another execution reclaims and finishes the run:
-woken (SIGCONT), its write is refused by the fencing check and nothing is duplicated.
+woken (SIGCONT), its write is refused by the fencing check (or its heartbeat finds the run lost
+first and stops the job) and nothing is duplicated. At the default lease (30 s).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.sync.job import execute_run
 
 from .fleet import (
+    ONE_EXPORT,
     SEEDED_TENANT,
-    SHORT_LEASE,
     Fleet,
     FleetFactory,
     sync_in_flight,
@@ -46,7 +47,7 @@ def rescue(fleet: Fleet, run_id: int) -> None:
     """Once the paused worker's lease expired, reclaim the run here and sync it to the end."""
     wait_until(
         lambda: run_id in {run.id for run in fleet.runtime.ledger.find_expired_leases()},
-        timeout=15,
+        timeout=45,
         what="the paused worker's lease to expire",
     )
     outcome = execute_run(fleet.runtime, run_id, worker_id="rescuer", requeue=lambda r, d: None)
@@ -73,7 +74,7 @@ def assert_refused_and_not_duplicated(fleet: Fleet, run_id: int, rescued: tuple[
 def test_stale_worker_write_is_refused_when_it_wakes_after_its_run_was_reclaimed(
     backend: Backend, make_fleet: FleetFactory
 ) -> None:
-    fleet = make_fleet(backend, **SHORT_LEASE)
+    fleet = make_fleet(backend, **ONE_EXPORT)
     run_id, worker = sync_in_flight(fleet)
 
     with paused(worker):
@@ -101,9 +102,9 @@ def test_stale_commit_is_refused_when_the_worker_wakes_with_a_complete_fetch_on_
     tmp_path: Path, make_fleet: FleetFactory
 ) -> None:
     # Paused after its fetch, while waiting for the write lock of its finishing transaction:
-    # on waking, that very commit meets the fence (the job timeout no longer applies).
+    # on waking, that very commit meets the fence (the fetch is over: nothing stops it first).
     backend = sqlite_backend(tmp_path / "sqlite")
-    fleet = make_fleet(backend, lease_seconds="5", job_timeout_seconds="4")
+    fleet = make_fleet(backend)
     customer = fleet.add_seeded(SEEDED_TENANT)
     count = len(fleet.admin.workflows(SEEDED_TENANT))
     fleet.admin.add_fault("latency", tenant=SEEDED_TENANT, route="export", delay_ms=400)

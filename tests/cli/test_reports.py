@@ -49,6 +49,7 @@ RUN_KEYS = {
     "started_at",
     "finished_at",
     "duration_seconds",
+    "pacing_wait_seconds",
     "counts",
     "error_class",
     "error_message",
@@ -70,7 +71,9 @@ def queue_app() -> ModuleType:
     return zuora_workflow_sync.queue.app
 
 
-def _succeed(engine: Engine, customer_id: int, workflow_ids: list[int]) -> int:
+def _succeed(
+    engine: Engine, customer_id: int, workflow_ids: list[int], pacing_wait: float = 0.0
+) -> int:
     ledger = SyncRunLedger(engine)
     (run,) = record(engine, [customer_id])
     claimed = ledger.claim(run.run_id, "worker-1", 60)
@@ -78,7 +81,9 @@ def _succeed(engine: Engine, customer_id: int, workflow_ids: list[int]) -> int:
     with engine.begin() as conn:
         fetched = [workflow(i) for i in workflow_ids]
         counts = apply_sync(conn, customer_id, run.run_id, fetched, set(workflow_ids), True, NOW)
-        ledger.finish_succeeded(conn, run.run_id, claimed.attempt, counts)
+        ledger.finish_succeeded(
+            conn, run.run_id, claimed.attempt, counts, pacing_wait_seconds=pacing_wait
+        )
     return run.run_id
 
 
@@ -168,6 +173,21 @@ def test_runs_lists_newest_first_when_filtered_by_customer_failure_and_limit(
     }
     assert every[1]["customer_name"] == "globex" and every[1]["status"] == "failed"
     assert every[1]["trigger"] == "command" and every[1]["attempt"] == 1
+    assert [run["pacing_wait_seconds"] for run in every] == [0.0, 0.0, 0.0]
+
+
+def test_runs_shows_how_long_pacing_held_a_run_back_in_the_table_and_as_json(
+    cli: Cli, engine: Engine
+) -> None:
+    cli.add("acme")
+    _succeed(engine, 1, [1, 2], pacing_wait=12.345)
+
+    (shown,) = json.loads(cli("runs", "--json").stdout)
+    table = cli("runs")
+
+    assert shown["pacing_wait_seconds"] == 12.345
+    assert table.exit_code == 0
+    assert "(paced 12.3s)" in " ".join(table.stdout.split())
 
 
 def test_runs_prints_errors_redacted_on_one_line_when_messages_carry_secrets(

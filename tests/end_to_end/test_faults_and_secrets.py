@@ -50,9 +50,7 @@ def test_killed_sync_leaves_no_partial_rows_and_is_reclaimed_after_its_lease(
         chunk_bytes=1,
         interval_ms=200,
     )
-    install.env.update(
-        {"ZWS_EXPORT_CONCURRENCY": "1", "ZWS_JOB_TIMEOUT_SECONDS": "4", "ZWS_LEASE_SECONDS": "5"}
-    )
+    install.env.update({"ZWS_EXPORT_CONCURRENCY": "1", "ZWS_LEASE_SECONDS": "5"})
     process = subprocess.Popen(
         [str(BIN / "sync-workflows"), str(customer.id), "--sync"],
         env=install.env,

@@ -100,19 +100,10 @@ def test_scheduler_refuses_to_start_in_one_line_when_the_cron_is_invalid(
     assert result.stderr.splitlines() == ["Error: invalid ZWS_SCHEDULE_CRON '0 25 * * *': Bad hour"]
 
 
-@pytest.mark.parametrize("command", [["worker", "--drain"], ["scheduler", "--once"]])
-@pytest.mark.parametrize("lease", ["600", "300"])
-def test_command_refuses_to_start_in_one_line_when_the_lease_is_not_longer_than_the_job_timeout(
-    tmp_path: Path, command: list[str], lease: str
-) -> None:
+def _refusal(tmp_path: Path, command: list[str], settings: dict[str, str]) -> str:
+    """The one line a command prints when it refuses `settings`, having touched nothing."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ZWS_")}
-    env.update(
-        {
-            "ZWS_HOME": str(tmp_path),
-            "ZWS_LEASE_SECONDS": lease,
-            "ZWS_JOB_TIMEOUT_SECONDS": "600",
-        }
-    )
+    env.update({"ZWS_HOME": str(tmp_path), **settings})
 
     result = subprocess.run(
         [str(BIN / "workflow-sync"), *command],
@@ -125,7 +116,34 @@ def test_command_refuses_to_start_in_one_line_when_the_lease_is_not_longer_than_
 
     assert result.returncode == 1
     assert result.stdout == ""
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("Error: invalid setting")
-    assert "lease_seconds must be longer than job_timeout_seconds" in line
     assert not (tmp_path / "zws.sqlite3").exists()  # refused before touching anything
+    (line,) = result.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("command", [["worker", "--drain"], ["scheduler", "--once"]])
+@pytest.mark.parametrize("heartbeat", ["30", "15.5"])
+def test_command_refuses_to_start_in_one_line_when_the_heartbeat_is_not_well_within_the_lease(
+    tmp_path: Path, command: list[str], heartbeat: str
+) -> None:
+    line = _refusal(
+        tmp_path, command, {"ZWS_LEASE_SECONDS": "30", "ZWS_HEARTBEAT_SECONDS": heartbeat}
+    )
+    assert line.startswith("Error: invalid setting")
+    assert "heartbeat_seconds must be at most half of lease_seconds" in line
+
+
+def test_command_refuses_in_one_line_when_the_no_progress_timeout_is_within_a_request_deadline(
+    tmp_path: Path,
+) -> None:
+    settings = {"ZWS_HTTP_DEADLINE_SECONDS": "120", "ZWS_JOB_IDLE_TIMEOUT_SECONDS": "120"}
+    line = _refusal(tmp_path, ["worker", "--drain"], settings)
+    assert "job_idle_timeout_seconds must be longer than http_deadline_seconds" in line
+
+
+def test_command_refuses_in_one_line_naming_what_replaced_the_job_timeout_when_it_is_set(
+    tmp_path: Path,
+) -> None:
+    line = _refusal(tmp_path, ["worker", "--drain"], {"ZWS_JOB_TIMEOUT_SECONDS": "600"})
+    assert line.startswith("Error: ZWS_JOB_TIMEOUT_SECONDS is no longer read: replaced by")
+    assert "ZWS_JOB_IDLE_TIMEOUT_SECONDS" in line and "ZWS_JOB_MAX_SECONDS" in line

@@ -172,10 +172,10 @@ def test_dispatch_waits_for_the_queue_when_it_is_unavailable(
 def test_reaper_runs_once_per_interval_when_the_scheduler_holds_the_lease(
     make_scheduler: MakeScheduler, clock: FakeClock
 ) -> None:
-    scheduler = make_scheduler("host-a:1:aa")  # ZWS_REAPER_INTERVAL_SECONDS: 30 by default
+    scheduler = make_scheduler("host-a:1:aa")  # ZWS_REAPER_INTERVAL_SECONDS: 10 by default
 
     passes = []
-    for advance in (0, 10, 15, 10, 30):
+    for advance in (0, 3, 5, 3, 10):
         clock.advance(advance)
         passes.append(scheduler.step().repair is not None)
 

@@ -115,7 +115,7 @@ def runs(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many runs.")] = 50,
     as_json: AsJson = False,
 ) -> None:
-    """The newest runs first, with their timing, counts and (redacted) error."""
+    """The newest runs first, with their timing, pacing wait, counts and (redacted) error."""
     with command_errors():
         customer_id = None if customer is None else parse_id(customer, "customer")
     with open_runtime() as runtime:
@@ -209,6 +209,7 @@ def _run_json(run: SyncRun, customer_name: str) -> dict[str, Any]:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "duration_seconds": run.duration_seconds,
+        "pacing_wait_seconds": run.pacing_wait_seconds,
         "counts": {
             "listed": counts.listed,
             "created": counts.created,
@@ -225,6 +226,8 @@ def _run_json(run: SyncRun, customer_name: str) -> dict[str, Any]:
 def _run_cells(run: SyncRun, customer_name: str) -> tuple[object, ...]:
     counts = run.counts
     duration = None if run.duration_seconds is None else f"{run.duration_seconds:.1f}s"
+    if run.pacing_wait_seconds:  # how long pacing alone held it back, across its attempts
+        duration = f"{duration or '-'} (paced {run.pacing_wait_seconds:.1f}s)"
     workflows = f"{counts.listed} listed +{counts.created} ~{counts.updated} -{counts.tombstoned}"
     error = ": ".join(part for part in (run.error_class, run.error_message) if part)
     return (

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Protocol
 
 import typer
@@ -21,7 +22,8 @@ from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queu
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.runs import SyncRunLedger
-from zuora_workflow_sync.sync.job import Shutdown
+from zuora_workflow_sync.sync.heartbeat import LeaseHeartbeat
+from zuora_workflow_sync.sync.job import Shutdown, new_heartbeat
 from zuora_workflow_sync.sync.session import JobSession, current_session, thread_session
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
@@ -39,6 +41,7 @@ class _Execute(Protocol):
         requeue: Callable[[int, float], None],
         shutdown: Shutdown | None = None,
         session: JobSession | None = None,
+        heartbeat: LeaseHeartbeat | None = None,
     ) -> object: ...
 
 
@@ -49,6 +52,7 @@ class _RunJobs:
     runtime: Runtime
     execute: _Execute
     shutdown: Shutdown
+    heartbeat: LeaseHeartbeat
     queue: JobQueue | None = None
 
     def __call__(self, run_id: int) -> None:
@@ -63,6 +67,7 @@ class _RunJobs:
             requeue=self.queue.enqueue,
             shutdown=self.shutdown,
             session=current_session(),
+            heartbeat=self.heartbeat,
         )
 
 
@@ -100,7 +105,9 @@ def worker(
         grace = runtime.settings.worker_grace_seconds
         # A job gets most of the worker's grace, so it can give its lease back in time.
         shutdown = Shutdown(threading.Event(), grace_seconds=grace * 0.8)
-        queues = _open_queues(runtime, names, shutdown)
+        # One heartbeat renews the leases of every job of this process.
+        heartbeat = new_heartbeat(runtime)
+        queues = _open_queues(runtime, names, shutdown, heartbeat)
         try:
             typer.echo(f"Worker started: queues={','.join(names)}, concurrency={workers}")
             until_idle = _ledger_idle(runtime.ledger, names) if drain else None
@@ -113,8 +120,10 @@ def worker(
                 # Each job thread keeps its event loop, HTTP pool and Redis client for its
                 # next job (see `sync.session`).
                 thread_context=lambda: thread_session(runtime.settings),
+                on_abandon=partial(_give_back, heartbeat),
             )
         finally:
+            heartbeat.close()
             for opened in queues:
                 opened.close()
     typer.echo("Worker stopped: drained" if drain else "Worker stopped")
@@ -127,7 +136,21 @@ def _queue_names(given: list[str] | None, default: str) -> list[str]:
     return names
 
 
-def _open_queues(runtime: Runtime, names: Sequence[str], shutdown: Shutdown) -> list[JobQueue]:
+def _give_back(heartbeat: LeaseHeartbeat) -> None:
+    """A hard stop: give the leases of the jobs still running back, so that other workers
+    reclaim their runs at once instead of after a lease."""
+    given = heartbeat.give_back()
+    logger.warning(
+        "gave back the leases of %d runs still running: %s",
+        len(given),
+        ", ".join(map(str, given)) or "none",
+        extra={"event": "leases_given_back", "run_ids": given},
+    )
+
+
+def _open_queues(
+    runtime: Runtime, names: Sequence[str], shutdown: Shutdown, heartbeat: LeaseHeartbeat
+) -> list[JobQueue]:
     """Open every queue (a SQLite file that cannot be opened fails the command); a Redis that
     is down only warns: the worker keeps retrying with backoff rather than crash-looping."""
     from zuora_workflow_sync.sync.job import execute_run
@@ -135,7 +158,7 @@ def _open_queues(runtime: Runtime, names: Sequence[str], shutdown: Shutdown) -> 
     queues: list[JobQueue] = []
     try:
         for name in names:
-            handler = _RunJobs(runtime, execute_run, shutdown)
+            handler = _RunJobs(runtime, execute_run, shutdown, heartbeat)
             handler.queue = open_queue(runtime.settings.resolved_queue_url, name, handler)
             queues.append(handler.queue)
             _warn_if_down(handler.queue)

@@ -212,3 +212,4 @@ class SyncRun:
     error_message: str | None
     dispatched_by: str
     full_export: bool
+    pacing_wait_seconds: float = 0.0

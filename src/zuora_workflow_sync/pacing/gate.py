@@ -1,9 +1,10 @@
 """`PacingGate`: the `RequestGate` of one tenant over a shared store.
 
-Entering a slot waits until the store grants one: a slot released in this process is handed
+A granted slot is extended while its request runs (`keepalive`). Entering a slot waits until
+the store grants one: a slot released in this process is handed
 on at once (renewed in one store step), slots freed elsewhere are found by jittered polling,
 and a pause or a used-up quota is slept through with full jitter, unless it is longer than
-`max_wait_seconds`, in which case `RateLimitedError` goes up to the run's retry. Leaving tells
+`max_wait_seconds`, in which case `PacedTooLongError` defers the run. Leaving tells
 the store what the response said (AIMD, pauses) and gives the slot back, even on cancellation.
 """
 
@@ -19,9 +20,10 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
-from zuora_workflow_sync.errors import RateLimitedError
+from zuora_workflow_sync.errors import PacedTooLongError
 from zuora_workflow_sync.pacing.aimd import Assessment, Signal, assess, effective_cap
 from zuora_workflow_sync.pacing.handoff import ReleasedSlot, SlotHandoff
+from zuora_workflow_sync.pacing.keepalive import SlotKeepAlive
 from zuora_workflow_sync.pacing.limits import TenantLimits
 from zuora_workflow_sync.pacing.store import (
     Admission,
@@ -131,10 +133,12 @@ class PacingGate:
             slot_ttl_seconds=self._tuning.slot_ttl_seconds,
         )
         admission = await self._admit(request)
+        keepalive = SlotKeepAlive(self._store, request)
         slot = _Slot()
         try:
             yield slot
         finally:
+            keepalive.stop()
             await self._leave(request, admission.now_us, slot.observation)
 
     async def _admit(self, request: SlotRequest) -> Admission:
@@ -179,7 +183,7 @@ class PacingGate:
             return
         if admission.wait_seconds > self._tuning.max_wait_seconds:
             reason = f"{admission.refusal} {admission.detail}".strip()
-            raise RateLimitedError(
+            raise PacedTooLongError(
                 f"tenant {self.limits.key} is paced ({reason}) for "
                 f"{admission.wait_seconds:.0f}s, longer than the gate waits",
                 status=None,

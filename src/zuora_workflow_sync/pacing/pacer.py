@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 QUOTA_WINDOW_SECONDS = (60.0, 3600.0, 86400.0)
-# A slot outlives its request's deadline by this much before another worker may reclaim it.
-SLOT_EXPIRY_MARGIN_SECONDS = 30.0
+# A slot's TTL: its holder extends it every third of this while the request runs, so the slots
+# of a holder that died are free again within this long.
+SLOT_TTL_SECONDS = 6.0
 # As long as the client's RetryPolicy.max_retry_after_seconds: a longer pause or quota wait
 # goes up to the run's retry instead of holding a worker.
 MAX_WAIT_SECONDS = 300.0
@@ -85,8 +86,9 @@ def gate_tuning(
     max_wait_seconds: float = MAX_WAIT_SECONDS,
     window_seconds: tuple[float, float, float] = QUOTA_WINDOW_SECONDS,
 ) -> GateTuning:
-    """Slots expire a margin after the HTTP deadline unless `slot_ttl_seconds` says otherwise."""
-    ttl = slot_ttl_seconds or settings.http_deadline_seconds + SLOT_EXPIRY_MARGIN_SECONDS
+    """Slots expire `SLOT_TTL_SECONDS` after their last extension unless `slot_ttl_seconds`
+    says otherwise."""
+    ttl = slot_ttl_seconds or SLOT_TTL_SECONDS
     return GateTuning(ttl, max_wait_seconds, window_seconds)
 
 

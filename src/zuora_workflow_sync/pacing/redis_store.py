@@ -8,7 +8,8 @@ distributed semaphore whose slots expire (a holder that died must not keep its s
 and their Redis buckets run as separate scripts, so the quota counters live in this script too.
 
 Keys (the `{...}` part is a Redis Cluster hash tag, so a tenant's keys share a slot):
-    zws:pacing:{KEY}:slots   ZSET, member = slot token, score = expiry (µs, Redis clock)
+    zws:pacing:{KEY}:slots   ZSET, member = slot token, score = expiry (µs, Redis clock),
+                             pushed on by its holder while the request runs (`extend`)
     zws:pacing:{KEY}:state   HASH: limit, decreased_at, pause_until, q<µs>:start, q<µs>:used
 Every write refreshes a TTL, so an idle tenant's keys disappear. Times come from Redis `TIME`
 in integer microseconds (exact in Lua's doubles), so the clocks of the hosts never matter.
@@ -113,6 +114,23 @@ if ARGV[9] ~= '' then acquire() end
 return reply
 """
 
+# KEYS: slots. ARGV: [1] slot_ttl_us, then the tokens. Returns how many were still held.
+_EXTEND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ttl_us = tonumber(ARGV[1])
+local held = 0
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) > now then
+    redis.call('ZADD', KEYS[1], 'XX', now + ttl_us, ARGV[i])
+    held = held + 1
+  end
+end
+if held > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(ttl_us / 1000) * 2 + 1000) end
+return held
+"""
+
 # KEYS: slots, state. ARGV: max_in_flight. Returns {limit, in_flight, pause_left_us}.
 _SNAPSHOT = """
 local t = redis.call('TIME')
@@ -190,6 +208,7 @@ class RedisPacingStore:
         self._owned = owned
         self._step = client.register_script(_STEP)
         self._snapshot = client.register_script(_SNAPSHOT)
+        self._extend = client.register_script(_EXTEND)
 
     @classmethod
     def open(cls, target: CoordinationTarget) -> RedisPacingStore:
@@ -225,6 +244,13 @@ class RedisPacingStore:
         finish = _finish_args(released, started_at_us, assessment)
         reply = await self._run(request.key, request.max_in_flight, finish, _acquire_args(request))
         return _outcome(reply), _admission(reply)
+
+    async def extend(self, key: str, tokens: list[str], ttl_seconds: float) -> int:
+        if not tokens:
+            return 0
+        ttl_us = max(1, round(ttl_seconds * 1_000_000))
+        held = await self._extend(keys=_keys(key)[:1], args=[ttl_us, *tokens])
+        return int(held)
 
     async def snapshot(self, key: str, max_in_flight: int) -> TenantSnapshot:
         limit, in_flight, pause_left_us = await self._snapshot(

@@ -174,6 +174,18 @@ def _renew(
         return outcome, _acquire_at(db, request, now)
 
 
+def _extend(db: sqlite3.Connection, key: str, tokens: list[str], ttl_us: int) -> int:
+    with _immediate(db) as now:
+        return sum(
+            db.execute(
+                "UPDATE pacing_slots SET expires_at_us = ? "
+                "WHERE tenant = ? AND token = ? AND expires_at_us > ?",
+                (now + ttl_us, key, token, now),
+            ).rowcount
+            for token in tokens
+        )
+
+
 def _snapshot(db: sqlite3.Connection, key: str, max_in_flight: int) -> TenantSnapshot:
     now = _now_us()
     state, pause_until = _tenant_state(db, key, max_in_flight)
@@ -236,6 +248,12 @@ class SqlitePacingStore:
         request: SlotRequest,
     ) -> tuple[Outcome, Admission]:
         return await self._run(_renew, self._db, released, started_at_us, assessment, request)
+
+    async def extend(self, key: str, tokens: list[str], ttl_seconds: float) -> int:
+        if not tokens:
+            return 0
+        ttl_us = max(1, round(ttl_seconds * 1_000_000))
+        return await self._run(_extend, self._db, key, tokens, ttl_us)
 
     async def snapshot(self, key: str, max_in_flight: int) -> TenantSnapshot:
         return await self._run(_snapshot, self._db, key, max_in_flight)

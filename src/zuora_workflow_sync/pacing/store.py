@@ -4,6 +4,8 @@ A store answers three questions atomically, on its own clock (integer microsecon
 request go now (in-flight cap, pause, quotas, all checked and taken together), what did its
 response change (release the slot, move the adaptive limit, maybe pause), and what is the state.
 `renew` asks the first two at once, when a released slot goes straight to the next request.
+A slot expires a short TTL after it was taken unless its holder `extend`s it (a request still
+in flight), so the slots of a holder that died are free within seconds.
 Both implementations pass the same contract tests (tests/pacing).
 """
 
@@ -111,6 +113,11 @@ class PacingStore(Protocol):
         request: SlotRequest,
     ) -> tuple[Outcome, Admission]:
         """`finish` the released slot and `try_acquire` for `request`, as one atomic step."""
+        ...
+
+    async def extend(self, key: str, tokens: list[str], ttl_seconds: float) -> int:
+        """Push the expiry of the unexpired slots `tokens` of `key` to now + `ttl_seconds`:
+        how many were still held (an expired or released slot is not brought back)."""
         ...
 
     async def snapshot(self, key: str, max_in_flight: int) -> TenantSnapshot:

@@ -1,7 +1,8 @@
 """`run_worker`: run the jobs of one or more queues on Huey's thread consumer until told to stop.
 
 The calling thread owns signals: SIGINT/SIGTERM stop gracefully (nothing new is taken, running
-jobs get `grace_seconds`), a second one stops at once; `until_idle` makes it return when drained.
+jobs get `grace_seconds`), a second one stops at once (after `on_abandon`, which gives the
+running jobs' leases back); `until_idle` makes it return when drained.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def run_worker(
     grace_seconds: float = 30.0,
     stop: threading.Event | None = None,
     thread_context: ThreadContext | None = None,
+    on_abandon: Callable[[], None] | None = None,
 ) -> None:
     """Execute jobs of `queues` with `concurrency` threads each; return once stopped.
 
@@ -40,6 +42,8 @@ def run_worker(
     thread), or, with `until_idle`, once it returns True while no queue holds a job and none is
     executing. Handler failures are logged by the job and never stop the worker. Each job
     thread runs inside `thread_context()` (entered as it starts, left as it ends), if given.
+    `on_abandon` is called when it returns with jobs still running (a second signal, or the
+    grace is over).
     """
     _check_arguments(queues, concurrency, poll_seconds, grace_seconds)
     stop = stop if stop is not None else threading.Event()
@@ -56,7 +60,7 @@ def run_worker(
         try:
             _wait_for_stop(consumers, stop, drain, poll_seconds)
         finally:
-            _shut_down(consumers, activity, grace_seconds, at_once)
+            _shut_down(consumers, activity, grace_seconds, at_once, on_abandon)
 
 
 class DrainWatch:
@@ -158,8 +162,10 @@ def _shut_down(
     activity: Activity,
     grace_seconds: float,
     at_once: threading.Event,
+    on_abandon: Callable[[], None] | None,
 ) -> None:
-    """Stop taking jobs, then wait up to `grace_seconds` for running ones (less on `at_once`)."""
+    """Stop taking jobs, then wait up to `grace_seconds` for running ones (less on `at_once`);
+    `on_abandon` when some are still running then."""
     for consumer in consumers:
         consumer.stop_flag.set()
     threads = [thread for consumer in consumers for thread in consumer.threads()]
@@ -169,10 +175,20 @@ def _shut_down(
         if at_once.is_set() or remaining <= 0:
             why = "second signal" if at_once.is_set() else f"grace of {grace_seconds:g} s over"
             logger.warning(
-                "worker stopped (%s) with %d jobs still running; their leases will expire",
+                "worker stopping (%s) with %d jobs still running",
                 why,
                 activity.snapshot().active,
             )
+            _abandon(on_abandon)
             return
         alive[0].join(min(remaining, _JOIN_SLICE_SECONDS))
     logger.info("worker stopped: every job finished")
+
+
+def _abandon(on_abandon: Callable[[], None] | None) -> None:
+    if on_abandon is None:
+        return
+    try:
+        on_abandon()
+    except Exception:  # best effort: the leases then expire
+        logger.exception("giving back the running jobs failed; their leases will expire")

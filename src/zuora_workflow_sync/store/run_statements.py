@@ -119,7 +119,15 @@ def to_sync_run(row: RowMapping) -> SyncRun:
         error_message=row["error_message"],
         dispatched_by=row["dispatched_by"],
         full_export=row["full_export"],
+        pacing_wait_seconds=row["pacing_wait_seconds"],
     )
+
+
+def add_pacing_wait(seconds: float) -> dict[str, Any]:
+    """The column values adding an attempt's pacing wait to the run's total (none if 0)."""
+    if seconds <= 0:
+        return {}
+    return {"pacing_wait_seconds": SyncRunRow.pacing_wait_seconds + round(seconds, 3)}
 
 
 def check_lease(lease_seconds: float) -> None:

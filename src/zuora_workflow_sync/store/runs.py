@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -36,6 +36,7 @@ from zuora_workflow_sync.store.run_statements import (
     QUEUED,
     RUNNING,
     RUNS,
+    add_pacing_wait,
     check_lease,
     claim_statement,
     count_failure,
@@ -169,12 +170,37 @@ class SyncRunLedger:
         with writing(self._engine) as conn:
             return conn.execute(statement).rowcount == 1
 
-    def release(self, run_id: int, attempt: int) -> bool:
-        """Give the lease back (running -> queued) for a graceful shutdown; False if lost."""
+    def renew_many(
+        self, held: Sequence[tuple[int, int]], lease_seconds: float
+    ) -> set[tuple[int, int]]:
+        """Extend the leases of the `(run id, attempt)` pairs that still hold their run, in
+        one statement (a worker's heartbeat): the pairs renewed; the others lost their run."""
+        check_lease(lease_seconds)
+        if not held:
+            return set()
+        statement = (
+            update(SyncRunRow)
+            .where(
+                tuple_(SyncRunRow.id, SyncRunRow.attempt).in_(list(held)),
+                SyncRunRow.status == RUNNING,
+            )
+            .values(lease_expires_at=db_now(lease_seconds))
+            .returning(SyncRunRow.id, SyncRunRow.attempt)
+        )
+        with writing(self._engine) as conn:
+            return {(row.id, row.attempt) for row in conn.execute(statement)}
+
+    def release(self, run_id: int, attempt: int, *, pacing_wait_seconds: float = 0.0) -> bool:
+        """Give the lease back (running -> queued) for a shutdown; False if lost."""
         statement = (
             update(SyncRunRow)
             .where(held_by(run_id, attempt))
-            .values(status=QUEUED, lease_owner=None, lease_expires_at=None)
+            .values(
+                status=QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                **add_pacing_wait(pacing_wait_seconds),
+            )
         )
         with writing(self._engine) as conn:
             return conn.execute(statement).rowcount == 1
@@ -195,7 +221,13 @@ class SyncRunLedger:
             raise LeaseLostError(run_id, attempt)
 
     def finish_succeeded(
-        self, bind: Session | Connection, run_id: int, attempt: int, counts: SyncCounts
+        self,
+        bind: Session | Connection,
+        run_id: int,
+        attempt: int,
+        counts: SyncCounts,
+        *,
+        pacing_wait_seconds: float = 0.0,
     ) -> None:
         """Mark the run succeeded inside the caller's transaction (with the workflows' writes).
 
@@ -204,7 +236,11 @@ class SyncRunLedger:
         roll back its whole transaction, workflow writes included.
         """
         conn = _connection(bind)
-        values = {"status": RunStatus.SUCCEEDED.value, **count_values(counts)}
+        values = {
+            "status": RunStatus.SUCCEEDED.value,
+            **count_values(counts),
+            **add_pacing_wait(pacing_wait_seconds),
+        }
         customer_id, finished_at = _finish(conn, run_id, attempt, values)
         conn.execute(
             update(CustomerRow)
@@ -417,7 +453,14 @@ class SyncRunLedger:
             return conn.execute(statement).rowcount == 1
 
     def retry_later(
-        self, run_id: int, attempt: int, delay_seconds: float, error_class: str, error_message: str
+        self,
+        run_id: int,
+        attempt: int,
+        delay_seconds: float,
+        error_class: str,
+        error_message: str,
+        *,
+        pacing_wait_seconds: float = 0.0,
     ) -> bool:
         """Running -> queued, due in `delay_seconds` (db clock), for the next attempt of a run
         whose attempt failed with a retriable error; the error stays on the run for `runs`.
@@ -428,28 +471,70 @@ class SyncRunLedger:
         statement = (
             update(SyncRunRow)
             .where(held_by(run_id, attempt), SyncRunRow.attempt < SyncRunRow.max_attempts)
+            .values(**_queued_again(error_class, error_message, delay_seconds, pacing_wait_seconds))
+        )
+        with writing(self._engine) as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def defer(
+        self,
+        run_id: int,
+        attempt: int,
+        delay_seconds: float,
+        error_class: str,
+        error_message: str,
+        *,
+        pacing_wait_seconds: float = 0.0,
+    ) -> bool:
+        """As `retry_later`, for an attempt that pacing alone held back (a pause or a used-up
+        quota longer than a request waits): the attempt is given back (`max_attempts` + 1, so
+        the fencing token still only grows), and it is queued again even on its last attempt.
+        """
+        statement = (
+            update(SyncRunRow)
+            .where(held_by(run_id, attempt))
             .values(
-                # The failure's columns (capped), with the run queued rather than finished.
-                **finished_failed_values(RunStatus.QUEUED, error_class, error_message, None),
-                lease_owner=None,
-                lease_expires_at=None,
-                not_before_at=db_now(max(0.0, delay_seconds)),
+                **_queued_again(error_class, error_message, delay_seconds, pacing_wait_seconds),
+                max_attempts=SyncRunRow.max_attempts + 1,
             )
         )
         with writing(self._engine) as conn:
             return conn.execute(statement).rowcount == 1
 
     def fail_attempt(
-        self, bind: Connection, run_id: int, attempt: int, error_class: str, error_message: str
+        self,
+        bind: Connection,
+        run_id: int,
+        attempt: int,
+        error_class: str,
+        error_message: str,
+        *,
+        pacing_wait_seconds: float = 0.0,
     ) -> int:
         """End the run failed inside the caller's transaction, without counting the customer's
         failure (the caller does, with its circuit); returns the customer id.
 
         Raises LeaseLostError when `attempt` no longer holds the run.
         """
-        values = finished_failed_values(RunStatus.FAILED, error_class, error_message, None)
+        values = {
+            **finished_failed_values(RunStatus.FAILED, error_class, error_message, None),
+            **add_pacing_wait(pacing_wait_seconds),
+        }
         customer_id, _ = _finish(bind, run_id, attempt, values)
         return customer_id
+
+
+def _queued_again(
+    error_class: str, error_message: str, delay_seconds: float, pacing_wait_seconds: float
+) -> dict[str, Any]:
+    """A run queued for a later attempt: the failure's columns (capped), no lease, due later."""
+    return {
+        **finished_failed_values(RunStatus.QUEUED, error_class, error_message, None),
+        **add_pacing_wait(pacing_wait_seconds),
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "not_before_at": db_now(max(0.0, delay_seconds)),
+    }
 
 
 def _connection(bind: Session | Connection) -> Connection:

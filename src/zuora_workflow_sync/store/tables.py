@@ -198,6 +198,8 @@ class SyncRunRow(Base):
     error_message: Mapped[str | None] = mapped_column(String(ERROR_MESSAGE_MAX_LENGTH))
     dispatched_by: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     full_export: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seconds its attempts were held back by pacing alone (slots, quotas, pauses), all added up.
+    pacing_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
 class LeaseRow(Base):

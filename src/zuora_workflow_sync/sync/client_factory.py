@@ -31,6 +31,7 @@ from zuora_workflow_sync.pacing import (
 )
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.sync.progress import JobProgress, TrackedGate
 from zuora_workflow_sync.sync.session import JobSession
 from zuora_workflow_sync.zuora import (
     ClientSettings,
@@ -69,11 +70,13 @@ async def tenant_client(
     keyring: Keyring,
     track_id: str,
     session: JobSession | None = None,
+    progress: JobProgress | None = None,
 ) -> AsyncIterator[ZuoraClient]:
     """A client for `customer`'s tenant: with its own connection pool, closed on exit, or with
     `session`'s (left open; run this on the session's loop).
 
-    `keyring` seals the tokens shared through the coordination store.
+    `keyring` seals the tokens shared through the coordination store; `progress`, if given,
+    is told when the client's requests wait on pacing, go, and get replies.
     """
     credentials = TenantCredentials(
         base_url=customer.zuora_base_url,
@@ -104,6 +107,14 @@ async def tenant_client(
         token_gate = pacer.gate(
             token_limits(customer.zuora_base_url, machine=socket.gethostname(), settings=settings)
         )
+        tracked = (
+            (gate, token_gate)
+            if progress is None
+            else (
+                TrackedGate(gate, progress),
+                TrackedGate(token_gate, progress),
+            )
+        )
         try:
             yield ZuoraClient(
                 credentials,
@@ -111,8 +122,8 @@ async def tenant_client(
                 token_cache=TokenCache(shared=tokens),
                 settings=limits,
                 track_id=track_id,
-                gate=gate,
-                token_gate=token_gate,
+                gate=tracked[0],
+                token_gate=tracked[1],
             )
         finally:
             _log_pacing(customer, gate)

@@ -9,7 +9,7 @@ either has every export it needs or fails as a whole.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,13 +50,17 @@ async def fetch_workflows(
     known: Awaitable[Mapping[int, KnownWorkflow]] | None,
     *,
     export_concurrency: int,
+    on_listed: Callable[[int], None] | None = None,
 ) -> FetchResult:
     """List every workflow (complete or an exception), then export what changed.
 
     `known` (None for a full export) is awaited once the listing is in: the caller can read
-    it from the store while the listing is on its way.
+    it from the store while the listing is on its way. `on_listed` is told how many
+    workflows the listing holds.
     """
     listing = await client.list_workflows()
+    if on_listed is not None:
+        on_listed(len(listing.workflows))
     remembered = {} if known is None else await known
     wanted = [
         item

@@ -1,45 +1,40 @@
-"""The `backend` fixture: a suite that takes it runs on SQLite + SQLite queue and on
-PostgreSQL + Redis, the two configurations the product supports.
+"""The suite's one backend fixture module: every configuration a test runs on.
 
-PostgreSQL: a fresh database per test, cloned from a template migrated once per session with
-`store.migrate.upgrade` (what `workflow-sync db upgrade` runs). Redis: database 13 of
-`ZWS_TEST_BACKEND_REDIS_URL`, reserved for these tests, flushed before and after each; test
-sessions running at once on one machine take turns on it through a lock file. A service that
-cannot be reached skips the test with the reason, or fails it when REQUIRE_SERVICES=1 (CI).
-Registered as a plugin by tests/conftest.py, so every suite sees these fixtures.
+- `backend`: a whole installation, on SQLite + SQLite queue and on PostgreSQL + Redis.
+- `db_url` / `engine`: a migrated, empty database of each dialect (SQLite file, PostgreSQL).
+- `coordination_url`: the coordination store (pacing and tokens) as a SQLite file and on Redis.
+
+PostgreSQL databases are cloned per test from a template migrated once per test process with
+`store.migrate.upgrade` (what `workflow-sync db upgrade` runs); SQLite files are copied from a
+migrated one. Redis databases come from `tests.services` (one per suite and xdist worker,
+emptied before and after each test). A service that cannot be reached skips the test with the
+reason, or fails it when REQUIRE_SERVICES=1 (CI). Registered as a plugin by tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import re
-import tempfile
-import time
+import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
-import redis
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
+from tests.services import (
+    connect_admin,
+    postgres_url,
+    redis_test_url,
+    reserved_redis,
+    run_admin,
+)
 from zuora_workflow_sync.store import migrate
 from zuora_workflow_sync.store.engine import create_engine_for
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "ZWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("ZWS_TEST_BACKEND_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Nothing listens on port 1 of the loopback: connecting is refused at once.
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 UNUSABLE_SQLITE_QUEUE_URL = "sqlite:////proc/no-such-dir/queue.sqlite3"
-LOCK_WAIT_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -62,42 +57,11 @@ class Backend:
         return {"database_url": self.database_url, "queue_url": self.queue_url}
 
 
-def service_missing(reason: str) -> NoReturn:
-    """Skip on a laptop; fail in CI (REQUIRE_SERVICES=1), where a missing service is a bug."""
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} and REQUIRE_SERVICES=1")
-    pytest.skip(reason)
-
-
-def postgres_url(database: str, admin_url: str = POSTGRES_ADMIN_URL) -> str:
-    """`admin_url` pointed at another database (names are generated, never user input)."""
-    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
-
-
-def run_admin(engine: Engine, statement: str) -> None:
-    # CREATE/DROP DATABASE take no bound parameters; names come from uuid4 hex only.
-    with engine.connect() as conn:
-        conn.execute(text(statement))
-
-
-def connect_admin(admin_url: str) -> Engine:
-    """An autocommit engine on `admin_url`, or a skip/failure naming the unreachable server."""
-    engine = create_engine_for(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as error:
-        engine.dispose()
-        where = make_url(admin_url).render_as_string(hide_password=True)
-        service_missing(f"PostgreSQL unreachable at {where} ({type(error.orig).__name__})")
-    return engine
-
-
 @pytest.fixture(scope="session")
 def backend_postgres_template() -> Iterator[tuple[Engine, str]]:
     """The admin engine and a database migrated once, the template of every test's database."""
-    engine = connect_admin(POSTGRES_ADMIN_URL)
-    name = f"zws_backend_template_{uuid.uuid4().hex}"
+    engine = connect_admin()
+    name = f"zws_template_{uuid.uuid4().hex}"
     run_admin(engine, f'CREATE DATABASE "{name}"')
     try:
         migrate.upgrade(postgres_url(name))
@@ -111,7 +75,7 @@ def backend_postgres_template() -> Iterator[tuple[Engine, str]]:
 def cloned_postgres_url(backend_postgres_template: tuple[Engine, str]) -> Iterator[str]:
     """A migrated, empty PostgreSQL database of its own, dropped (connections and all) after."""
     engine, template = backend_postgres_template
-    name = f"zws_backend_{uuid.uuid4().hex}"
+    name = f"zws_test_{uuid.uuid4().hex}"
     run_admin(engine, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield postgres_url(name)
@@ -119,52 +83,89 @@ def cloned_postgres_url(backend_postgres_template: tuple[Engine, str]) -> Iterat
         run_admin(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@contextmanager
-def machine_lock(name: str, timeout: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Exclusive among the processes of this machine, e.g. two engineers' test sessions."""
-    path = Path(tempfile.gettempdir()) / f"zws-tests-{re.sub(r'[^A-Za-z0-9]+', '-', name)}.lock"
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another test session held {path} for {timeout:g} s")
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
 
 
-@contextmanager
-def reserved_redis(url: str) -> Iterator[str]:
-    """Redis database `url`, for this test alone: empty before and after, other sessions on the
-    machine wait (a lock file); skips when Redis is unreachable (fails with REQUIRE_SERVICES)."""
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as error:
-        client.close()
-        service_missing(f"Redis unreachable at {url} ({type(error).__name__})")
-    try:
-        with machine_lock(url):
-            client.flushdb()
-            try:
-                yield url
-            finally:
-                client.flushdb()
-    finally:
-        client.close()
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty SQLite file of this test's own."""
+    path = tmp_path / "store.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Parametrized here, not in @pytest.fixture(params=...): the `postgres` marker exists
+    # only once the configuration is read, after this module's body ran.
+    if "db_backend" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "db_backend",
+            [
+                pytest.param("sqlite", id="sqlite"),
+                pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+            ],
+        )
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, db_backend: str) -> str:
+    """A migrated, empty database of each dialect: the contract suites run over both."""
+    fixture = "sqlite_url" if db_backend == "sqlite" else "cloned_postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = create_engine_for(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = create_engine_for(sqlite_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
 def backend_redis_url() -> Iterator[str]:
-    """The reserved Redis database, empty before and after the test, for this session alone."""
-    with reserved_redis(REDIS_URL) as url:
+    """A Redis database for an installation's queue, empty before and after the test."""
+    with reserved_redis(redis_test_url("backend")) as url:
         yield url
+
+
+@pytest.fixture
+def coordination_redis_url() -> Iterator[str]:
+    """A Redis database for the coordination store, empty before and after the test."""
+    with reserved_redis(redis_test_url("coordination")) as url:
+        yield url
+
+
+@pytest.fixture
+def queue_redis_url() -> Iterator[str]:
+    """A Redis database for the queue suite, empty before and after the test."""
+    with reserved_redis(redis_test_url("queue")) as url:
+        yield url
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def coordination_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The coordination store of one test: a SQLite file, or a Redis database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coordination.sqlite3'}"
+    url: str = request.getfixturevalue("coordination_redis_url")
+    return url
 
 
 def sqlite_backend(folder: Path) -> Backend:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from tests.backends import Backend
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus, SyncRun
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.simulator import SimulatorAdmin, TenantCredentials
@@ -27,24 +28,6 @@ from zuora_workflow_sync.store.tables import WorkflowHistoryRow, WorkflowRow, Wo
 BIN = Path(sys.executable).parent
 STOP_SECONDS = 15.0
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1
-) -> None:
-    """Poll `condition` until it holds; AssertionError naming `what` after `timeout` seconds.
-
-    A database error while polling (a server being restarted) counts as "not yet".
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except OperationalError:
-            pass
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from tests.backends import service_missing
+from tests.services import service_missing
 
 START_SECONDS = 30.0
 

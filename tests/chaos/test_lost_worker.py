@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.backends import Backend
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import Customer, RunStatus
 from zuora_workflow_sync.pacing import TenantLimits, open_pacer, tenant_key, tenant_limits
 from zuora_workflow_sync.settings import Settings
@@ -24,7 +25,6 @@ from .fleet import (
     FleetFactory,
     settle,
     sync_in_flight,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.simulator import TenantCredentials
 
-from .fleet import Fleet, wait_until
+from .fleet import Fleet
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 

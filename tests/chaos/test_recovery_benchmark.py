@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import service_missing
+from tests.services import service_missing
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from .fleet import Fleet, wait_until
+from tests.polling import wait_until
+
+from .fleet import Fleet
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends import UNREACHABLE_REDIS_URL, Backend, connect_admin, run_admin
+from tests.backends import UNREACHABLE_REDIS_URL, Backend
 from tests.chaos.servers import PrivatePostgres, PrivateRedis
+from tests.polling import wait_until
+from tests.services import connect_admin, run_admin
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.queue import open_queue
 from zuora_workflow_sync.store import migrate
 
-from .fleet import Fleet, FleetFactory, settle, wait_until
+from .fleet import Fleet, FleetFactory, settle
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 

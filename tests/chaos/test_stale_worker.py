@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.backends import Backend, sqlite_backend
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.sync.job import execute_run
 
@@ -26,7 +27,6 @@ from .fleet import (
     Fleet,
     FleetFactory,
     sync_in_flight,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]

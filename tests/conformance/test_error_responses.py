@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -28,6 +27,7 @@ from tests.conformance.specs import (
     VERSIONS_PATH,
 )
 from tests.conformance.strict import CHECKS, assert_zuora_headers
+from tests.polling import wait_until
 from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorServer, TenantCredentials
 
 FORM = "application/x-www-form-urlencoded"
@@ -156,10 +156,12 @@ def test_get_answers_429_with_a_reasons_body_when_the_minute_quota_is_spent(
 
 
 def _wait_in_flight(admin: SimulatorAdmin, count: int) -> None:
-    deadline = time.monotonic() + 5.0
-    while admin.stats()["in_flight"] < count:
-        assert time.monotonic() < deadline, "the slow request never started"
-        time.sleep(0.01)
+    wait_until(
+        lambda: admin.stats()["in_flight"] >= count,
+        timeout=5.0,
+        what="the slow request to start",
+        interval=0.01,
+    )
 
 
 def test_gets_answer_429_with_the_concurrency_body_when_the_tenant_slot_is_taken(

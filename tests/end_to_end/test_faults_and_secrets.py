@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import func, select
 
+from tests.polling import wait_for_run
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import WorkflowHistoryRow, WorkflowRow, WorkflowTaskRow
@@ -26,13 +27,7 @@ def _rows(install: Installation) -> tuple[int, int, int]:
 
 
 def _wait_for_status(install: Installation, run_id: int, status: RunStatus) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        run = install.runtime.ledger.get(run_id)
-        if run is not None and run.status is status:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} never became {status}")
+    wait_for_run(install.runtime.ledger, run_id, status, timeout=20)
 
 
 def test_killed_sync_leaves_no_partial_rows_and_is_reclaimed_after_its_lease(

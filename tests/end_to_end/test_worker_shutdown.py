@@ -8,6 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
+from tests.polling import wait_for_run
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.store.tables import WorkflowRow
 
@@ -25,13 +26,7 @@ def _start_worker(install: Installation) -> subprocess.Popen[str]:
 
 
 def _wait_for(install: Installation, run_id: int, status: RunStatus, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = install.runtime.ledger.get(run_id)
-        if run is not None and run.status is status:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not become {status.value} in {seconds}s")
+    wait_for_run(install.runtime.ledger, run_id, status, timeout=seconds)
 
 
 def _stored(install: Installation) -> int:

@@ -1,48 +1,22 @@
-"""Fixtures for the pacing suite: `settings` points the coordination store at a SQLite file in
-tmp_path or at Redis database 11 (flushed before and after), one parametrized run per backend.
+"""Fixtures for the pacing suite: `settings` points the coordination store at each backend in
+turn (`coordination_url` of tests/backends.py: a SQLite file, or a Redis database).
 
-Redis unreachable: the Redis cases skip with the reason, or fail when REQUIRE_SERVICES=1.
 Also the helpers the suite shares: canned observations, `observe`, `timed`, `Peak`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from tests.backends import reserved_redis
 from zuora_workflow_sync.pacing import PacingGate, TenantLimits
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.zuora.gate import Observation
 from zuora_workflow_sync.zuora.ratelimit import ConcurrencyInfo, RateLimitInfo
-
-PACING_REDIS_URL = os.environ.get("ZWS_TEST_PACING_REDIS_URL", "redis://127.0.0.1:6379/11")
-
-
-@pytest.fixture
-def pacing_redis_url() -> Iterator[str]:
-    """Redis database 11, reserved for this suite, empty before and after each test."""
-    with reserved_redis(PACING_REDIS_URL) as url:
-        yield url
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("redis", id="redis", marks=pytest.mark.redis),
-    ]
-)
-def coordination_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The coordination store of one test: a SQLite file, or Redis database 11."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'coordination.sqlite3'}"
-    url: str = request.getfixturevalue("pacing_redis_url")
-    return url
 
 
 @pytest.fixture

@@ -1,23 +1,21 @@
 """Fixtures of the queue suite: SQLite queue files in tmp_path, a Redis database, a worker thread.
 
-Redis tests use database 15 of `ZWS_TEST_REDIS_URL` (default 127.0.0.1:6379), flushed before and
-after; without a server they skip, unless REQUIRE_SERVICES=1 (CI), where they fail.
+Redis tests use the queue suite's database of tests/services.py, flushed before and after;
+without a server they skip, unless REQUIRE_SERVICES=1 (CI), where they fail.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from zuora_workflow_sync.queue import JobQueue, open_queue, run_worker
 
-REDIS_URL = os.environ.get("ZWS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 WAIT_SECONDS = 10.0
 
 QueueFactory = Callable[..., JobQueue]
@@ -73,28 +71,9 @@ def make_queue(queue_url: str) -> Iterator[QueueFactory]:
     yield from _queue_factory(queue_url)
 
 
-def _missing(reason: str) -> NoReturn:
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} and REQUIRE_SERVICES=1")
-    pytest.skip(reason)
-
-
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    try:
-        import redis
-    except ImportError:
-        _missing("the redis package is not installed")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as error:
-        client.close()
-        _missing(f"Redis unreachable at {REDIS_URL} ({type(error).__name__})")
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+def redis_url(queue_redis_url: str) -> str:
+    return queue_redis_url
 
 
 @pytest.fixture

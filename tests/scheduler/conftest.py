@@ -1,7 +1,8 @@
 """Fixtures of the scheduler suite: the store suite's databases, a runtime and queues on them.
 
-`engine` / `db_url` are the store suite's (a migrated SQLite file, or a PostgreSQL database cloned
-from a migrated template, marked `postgres`: skipped without a server unless REQUIRE_SERVICES=1).
+`engine` / `db_url` come from tests/backends.py (a migrated SQLite file, or a PostgreSQL database
+cloned from a migrated template, marked `postgres`: skipped without a server unless
+REQUIRE_SERVICES=1).
 The queue is a SQLite file in tmp_path whichever the database.
 """
 
@@ -16,16 +17,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, update
 
-from tests.store.conftest import (
-    db_url,
-    engine,
-    postgres_admin,
-    postgres_database,
-    postgres_template,
-    pytest_generate_tests,
-    sqlite_template,
-    sqlite_url,
-)
 from zuora_workflow_sync.cli.scheduler import QueueCache
 from zuora_workflow_sync.domain.models import ClaimedRun, RecordedRun, RunRequest, RunTrigger
 from zuora_workflow_sync.queue import QueueUnavailableError
@@ -36,18 +27,6 @@ from zuora_workflow_sync.store.leases import LeaseRepository
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import LeaseRow, SyncRunRow
 from zuora_workflow_sync.sync.schedule import Scheduler
-
-# Re-exported so pytest finds the store suite's fixtures and its backend parametrization here.
-__all__ = [
-    "db_url",
-    "engine",
-    "postgres_admin",
-    "postgres_database",
-    "postgres_template",
-    "pytest_generate_tests",
-    "sqlite_template",
-    "sqlite_url",
-]
 
 TEST_KEY = Keyring.generate_key()
 EVERY_MINUTE = "* * * * *"

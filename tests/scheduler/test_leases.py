@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, inspect, update
 
+from tests.polling import wait_until
 from zuora_workflow_sync.store import migrate
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.leases import LeaseKeeper, LeaseRepository
@@ -209,10 +210,7 @@ def test_keeper_stops_trusting_the_lease_when_another_owner_took_it(engine: Engi
     try:
         with engine.begin() as conn:  # as if "a" had paused past its lease and "b" took it
             conn.execute(update(LeaseRow).where(LeaseRow.name == NAME).values(owner="b"))
-        deadline = time.monotonic() + 5
-        while keeper.holds() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not keeper.holds()
+        wait_until(lambda: not keeper.holds(), timeout=5, what="the keeper to see its lease lost")
         assert not keeper.try_acquire()
     finally:
         keeper.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from tests.polling import wait_until
 from tests.store.factories import add_customer
 from zuora_workflow_sync.domain.models import Customer, RunStatus, RunTrigger
 from zuora_workflow_sync.runtime import Runtime, build_runtime
@@ -99,11 +100,7 @@ def home(tmp_path: Path) -> Iterator[Home]:
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(condition, timeout=WAIT_SECONDS, what=what)
 
 
 def says(out: Path, text: str) -> Callable[[], bool]:

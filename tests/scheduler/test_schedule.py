@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, update
 
+from tests.polling import wait_until
 from tests.store.factories import add_customer
 from zuora_workflow_sync.cli.scheduler import QueueCache
 from zuora_workflow_sync.domain.models import RunTrigger
@@ -202,9 +202,11 @@ def test_run_releases_the_lease_when_stopped(
     thread = threading.Thread(target=scheduler.run, args=(stop,))
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while leases.holder(SCHEDULER_LEASE) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(
+            lambda: leases.holder(SCHEDULER_LEASE) is not None,
+            timeout=10,
+            what="the scheduler to take its lease",
+        )
         held = leases.holder(SCHEDULER_LEASE)
         assert held is not None and held.owner == "host-a:1:aa"
     finally:

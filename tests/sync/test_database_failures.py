@@ -5,11 +5,11 @@ to expire so the reaper queues the run again."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from tests.backends import UNREACHABLE_REDIS_URL, Backend
+from tests.polling import wait_for_run
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.simulator import SimulatorAdmin
@@ -28,13 +28,7 @@ def backend(cloned_postgres_url: str, backend_redis_url: str) -> Backend:
 
 
 def _wait_until_running(runtime: Runtime, run_id: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        run = runtime.ledger.get(run_id)
-        if run is not None and run.status is RunStatus.RUNNING:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"run {run_id} was not claimed")
+    wait_for_run(runtime.ledger, run_id, RunStatus.RUNNING, timeout=10)
 
 
 def test_no_free_connection_while_storing_is_not_held_against_the_customer(

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.backends import Backend
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import Customer, RunStatus
 from zuora_workflow_sync.pacing import open_pacer, tenant_key, tenant_limits
 from zuora_workflow_sync.runtime import Runtime, build_runtime
@@ -111,9 +112,7 @@ def test_job_stops_at_once_and_writes_nothing_when_the_heartbeat_finds_its_run_l
     taken_at: list[float] = []
 
     def take_over() -> None:  # its lease lapses (a long pause) and another worker claims it
-        deadline = time.monotonic() + 30
-        while _exports(sim_admin) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _exports(sim_admin) >= 2, timeout=30, what="two exports to start")
         with runtime.engine.begin() as conn:
             conn.execute(
                 update(SyncRunRow)

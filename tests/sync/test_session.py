@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.tables import SyncRunRow, WorkflowRow
@@ -143,10 +144,14 @@ def test_finisher_writes_nothing_when_the_lease_was_taken_over_before_it_ran(
     def take_over_once_claimed() -> None:
         """Busy on the finisher ahead of the job: once the job holds the run, its lease
         expires and another worker takes the run over."""
-        deadline = time.monotonic() + 30
-        while (current := runtime.ledger.get(run.run_id)) is None or current.attempt != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        wait_until(
+            lambda: (
+                (current := runtime.ledger.get(run.run_id)) is not None and current.attempt == 1
+            ),
+            timeout=30,
+            what="the job to claim its run",
+            interval=0.005,
+        )
         with runtime.engine.begin() as conn:
             conn.execute(
                 update(SyncRunRow)

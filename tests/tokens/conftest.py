@@ -1,26 +1,19 @@
 """Fixtures for the shared token store: a keyring, and a coordination target on each backend.
 
-SQLite: a file in tmp_path. Redis: database 10 of `ZWS_TEST_TOKENS_REDIS_URL`, reserved for these
-tests, flushed before and after each (sessions on one machine take turns through a lock file); it
-skips when Redis is unreachable, or fails with REQUIRE_SERVICES=1.
+The backends are tests/backends.py's `coordination_url`: a SQLite file, or a Redis database.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
-from tests.backends import reserved_redis
 from zuora_workflow_sync.coordination.connect import CoordinationTarget, parse_coordination_url
 from zuora_workflow_sync.simulator import SimulatorAdmin
 from zuora_workflow_sync.store.secrets import Keyring
-
-TOKENS_REDIS_URL = os.environ.get("ZWS_TEST_TOKENS_REDIS_URL", "redis://127.0.0.1:6379/10")
 
 
 @pytest.fixture
@@ -29,24 +22,9 @@ def keyring() -> Keyring:
 
 
 @pytest.fixture
-def tokens_redis_url() -> Iterator[str]:
-    """Redis database 10, empty before and after the test, for this session alone."""
-    with reserved_redis(TOKENS_REDIS_URL) as url:
-        yield url
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("redis", id="redis", marks=pytest.mark.redis),
-    ]
-)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> CoordinationTarget:
+def target(coordination_url: str) -> CoordinationTarget:
     """The coordination store on each backend in turn."""
-    if request.param == "sqlite":
-        return parse_coordination_url(f"sqlite:///{tmp_path / 'coordination.sqlite3'}")
-    url: str = request.getfixturevalue("tokens_redis_url")
-    return parse_coordination_url(url)
+    return parse_coordination_url(coordination_url)
 
 
 def raw_contents(target: CoordinationTarget) -> list[str]:

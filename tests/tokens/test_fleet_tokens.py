@@ -52,7 +52,7 @@ def settings(tmp_path: Path, backend: Backend, request: pytest.FixtureRequest) -
         **backend.settings_fields,
     }
     if backend.name != "sqlite":
-        values["coordination_url"] = request.getfixturevalue("tokens_redis_url")
+        values["coordination_url"] = request.getfixturevalue("coordination_redis_url")
     return Settings(**values)
 
 

@@ -18,6 +18,7 @@ import typer
 
 from zuora_workflow_sync.cli.common import fail, settings_for_command
 from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
+from zuora_workflow_sync.domain.models import OutcomeStatus
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.runtime import Runtime, build_runtime, operator_identity
 from zuora_workflow_sync.sync.dispatch import (
@@ -149,7 +150,7 @@ def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
         typer.echo(json.dumps(document, default=str, indent=2))
     elif options.inline:
         print_summary(runtime, outcomes)
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if o.status is OutcomeStatus.FAILED]
     if failed:
         typer.echo(f"Sync failed: {len(failed)} of {len(outcomes)} runs failed", err=True)
         return 1

@@ -53,6 +53,23 @@ class RunStatus(StrEnum):
 ACTIVE_RUN_STATUSES: tuple[str, ...] = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
+class OutcomeStatus(StrEnum):
+    """How one delivery of a job ended, as its caller sees it (`sync.job.RunOutcome`); the
+    first three are the run's own end, the others say why this attempt did not end it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # the customer was removed since the dispatch
+    RETRYING = "retrying"  # queued again for a later attempt
+    DEFERRED = "deferred"  # held back by pacing: queued again, no attempt counted
+    RELEASED = "released"  # the worker stopped: lease given back, job re-enqueued
+    LEASE_LOST = "lease_lost"  # another attempt holds the run: nothing was written
+    DATABASE_ERROR = "database_error"  # the database failed: the reaper retries it
+    REQUEUED = "requeued"  # delivered before it was due
+    NOT_CLAIMED = "not_claimed"  # not queued (a duplicate delivery): nothing to do
+    FINISHING = "finishing"  # read; the thread's finisher stores it
+
+
 class RunTrigger(StrEnum):
     """Why a run was dispatched (the audit trail)."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from zuora_workflow_sync.domain.circuit import CircuitPolicy
-from zuora_workflow_sync.domain.models import ClaimedRun, Customer, SyncCounts
+from zuora_workflow_sync.domain.models import ClaimedRun, Customer, OutcomeStatus, SyncCounts
 from zuora_workflow_sync.domain.retry import JobRetryPolicy
 from zuora_workflow_sync.errors import (
     AuthenticationError,
@@ -56,7 +56,7 @@ class RunOutcome:
 
     run_id: int
     customer_id: int | None
-    status: str
+    status: OutcomeStatus
     counts: SyncCounts
     duration_seconds: float
     error: str | None = None
@@ -120,7 +120,7 @@ class AttemptEnd:
         return _failed(self, exc, counted=True)
 
     def succeeded(self, counts: SyncCounts, previous: PreviousState | None) -> RunOutcome:
-        _log_attempt(self, "succeeded", counts)
+        _log_attempt(self, OutcomeStatus.SUCCEEDED, counts)
         if previous is not None:
             FailureAlerts.from_settings(self.runtime.settings).after_success(
                 self.customer.id,
@@ -128,10 +128,10 @@ class AttemptEnd:
                 previous.consecutive_failures,
                 previous.circuit,
             )
-        return self.outcome("succeeded", counts)
+        return self.outcome(OutcomeStatus.SUCCEEDED, counts)
 
     def outcome(
-        self, status: str, counts: SyncCounts | None = None, error: str | None = None
+        self, status: OutcomeStatus, counts: SyncCounts | None = None, error: str | None = None
     ) -> RunOutcome:
         counts = counts or SyncCounts()
         return RunOutcome(self.claimed.run_id, self.customer.id, status, counts, self.took(), error)
@@ -146,7 +146,7 @@ def lease_lost(end: AttemptEnd) -> RunOutcome:
         why,
         extra={"run_id": end.claimed.run_id, "customer_id": end.customer.id},
     )
-    return end.outcome("released" if end.held.given_back else "lease_lost")
+    return end.outcome(OutcomeStatus.RELEASED if end.held.given_back else OutcomeStatus.LEASE_LOST)
 
 
 def _released(end: AttemptEnd) -> RunOutcome:
@@ -155,14 +155,14 @@ def _released(end: AttemptEnd) -> RunOutcome:
     wait = end.pacing_wait()
     if end.runtime.ledger.release(claimed.run_id, claimed.attempt, pacing_wait_seconds=wait):
         end.requeue(claimed.run_id, 0.0)
-        status = "released"
+        status = OutcomeStatus.RELEASED
     else:
-        status = "lease_lost"
+        status = OutcomeStatus.LEASE_LOST
     logger.warning(
         "run %s attempt %s interrupted by shutdown: lease %s",
         claimed.run_id,
         claimed.attempt,
-        "given back" if status == "released" else "already lost",
+        "given back" if status is OutcomeStatus.RELEASED else "already lost",
         extra={"run_id": claimed.run_id, "customer_id": end.customer.id, "outcome": status},
     )
     return end.outcome(status)
@@ -177,7 +177,7 @@ def _database_failed(end: AttemptEnd, exc: SQLAlchemyError) -> RunOutcome:
         type(cause).__name__ if cause is not None else type(exc).__name__,
         extra={"run_id": end.claimed.run_id, "customer_id": end.customer.id},
     )
-    return end.outcome("database_error")
+    return end.outcome(OutcomeStatus.DATABASE_ERROR)
 
 
 def _deferred(end: AttemptEnd, exc: PacedTooLongError) -> RunOutcome:
@@ -196,8 +196,8 @@ def _deferred(end: AttemptEnd, exc: PacedTooLongError) -> RunOutcome:
     ):
         return lease_lost(end)
     _requeue(end, delay)
-    _log_attempt(end, "deferred", SyncCounts(), error=reason, exc=exc)
-    return end.outcome("deferred", error=reason)
+    _log_attempt(end, OutcomeStatus.DEFERRED, SyncCounts(), error=reason, exc=exc)
+    return end.outcome(OutcomeStatus.DEFERRED, error=reason)
 
 
 def _retried(end: AttemptEnd, exc: Exception) -> RunOutcome | None:
@@ -224,8 +224,8 @@ def _retried(end: AttemptEnd, exc: Exception) -> RunOutcome | None:
     ):
         return lease_lost(end)
     _requeue(end, delay)
-    _log_attempt(end, "retrying", SyncCounts(), error=reason, exc=exc)
-    return end.outcome("retrying", error=reason)
+    _log_attempt(end, OutcomeStatus.RETRYING, SyncCounts(), error=reason, exc=exc)
+    return end.outcome(OutcomeStatus.RETRYING, error=reason)
 
 
 def _requeue(end: AttemptEnd, delay: float) -> None:
@@ -268,10 +268,10 @@ def _failed(end: AttemptEnd, exc: Exception, *, counted: bool) -> RunOutcome:
                 )
     except LeaseLostError:
         return lease_lost(end)
-    _log_attempt(end, "failed", SyncCounts(), error=reason, exc=exc)
+    _log_attempt(end, OutcomeStatus.FAILED, SyncCounts(), error=reason, exc=exc)
     if recorded is not None:
         _alert_failure(runtime, customer, recorded, reason)
-    return end.outcome("failed", error=reason)
+    return end.outcome(OutcomeStatus.FAILED, error=reason)
 
 
 def _alert_failure(
@@ -303,12 +303,16 @@ def _attention_reason(exc: Exception) -> str | None:
     return None
 
 
-_LEVELS = {"succeeded": logging.INFO, "retrying": logging.WARNING, "deferred": logging.WARNING}
+_LEVELS = {
+    OutcomeStatus.SUCCEEDED: logging.INFO,
+    OutcomeStatus.RETRYING: logging.WARNING,
+    OutcomeStatus.DEFERRED: logging.WARNING,
+}
 
 
 def _log_attempt(
     end: AttemptEnd,
-    outcome: str,
+    outcome: OutcomeStatus,
     counts: SyncCounts,
     *,
     error: str | None = None,

@@ -26,7 +26,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zuora_workflow_sync.domain.models import ClaimedRun, Customer, RunStatus, SyncCounts
+from zuora_workflow_sync.domain.models import (
+    ClaimedRun,
+    Customer,
+    OutcomeStatus,
+    RunStatus,
+    SyncCounts,
+)
 from zuora_workflow_sync.monitoring.logs import SECRETS
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
@@ -101,7 +107,7 @@ def execute_run(
     if claimed is None:
         return _not_claimed(runtime, run_id, requeue)
     if customer is None:  # removed since dispatch; its runs went with it
-        return RunOutcome(run_id, claimed.customer_id, "skipped", SyncCounts(), 0.0)
+        return RunOutcome(run_id, claimed.customer_id, OutcomeStatus.SKIPPED, SyncCounts(), 0.0)
     lease = _Lease.hold(runtime, heartbeat, claimed, requeue)
     end = AttemptEnd(
         runtime, claimed, customer, requeue, retry, time.monotonic(), lease.held, JobProgress()
@@ -116,7 +122,9 @@ def execute_run(
             # The thread takes its next job while the session's finisher stores this one.
             session.finish_later(partial(_store_and_end_later, end, result, lease))
             stack.pop_all()  # the finisher ends the lease
-            return RunOutcome(claimed.run_id, customer.id, "finishing", SyncCounts(), end.took())
+            return RunOutcome(
+                claimed.run_id, customer.id, OutcomeStatus.FINISHING, SyncCounts(), end.took()
+            )
         return _store_and_end(end, result)
 
 
@@ -332,9 +340,11 @@ def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue) -> RunOutcome:
         wait = (run.not_before_at - datetime.now(UTC)).total_seconds()
         if wait > 0:  # delivered early (clock difference): come back when it is due
             requeue(run_id, wait + 0.5)
-            return RunOutcome(run_id, run.customer_id, "requeued", SyncCounts(), 0.0)
+            return RunOutcome(run_id, run.customer_id, OutcomeStatus.REQUEUED, SyncCounts(), 0.0)
     status = run.status.value if run is not None else "missing"
     logger.info(
         "run %s not claimed (status %s): nothing to do", run_id, status, extra={"run_id": run_id}
     )
-    return RunOutcome(run_id, run.customer_id if run else None, "not_claimed", SyncCounts(), 0.0)
+    return RunOutcome(
+        run_id, run.customer_id if run else None, OutcomeStatus.NOT_CLAIMED, SyncCounts(), 0.0
+    )

@@ -4,6 +4,7 @@ sets the least delay; fatal errors are never retried."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 
 from tests.backends import Backend
 from zuora_workflow_sync.domain.models import RunRequest, RunStatus, RunTrigger
+from zuora_workflow_sync.errors import RateLimitedError
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.simulator import SimulatorAdmin
-from zuora_workflow_sync.sync.job import RunOutcome, execute_run
+from zuora_workflow_sync.sync.job import RunOutcome, execute_run, job_retry_policy
 
 from .conftest import AddCustomer, make_settings
 
@@ -167,8 +169,19 @@ def test_retry_waits_at_least_retry_after_when_zuora_sends_429(
         (run_id,) = _record(runtime, [customer.id])
         delays: list[float] = []
         before = datetime.now(UTC)
-        outcome = execute_run(runtime, run_id, worker_id="w", requeue=lambda r, d: delays.append(d))
+        outcome = execute_run(
+            runtime,
+            run_id,
+            worker_id="w",
+            requeue=lambda r, d: delays.append(d),
+            rng=random.Random(7),
+        )
         assert outcome.status == "retrying" and len(delays) == 1 and 90 <= delays[0] <= 91
+        # The jitter is the one drawn from the random source passed in.
+        expected = job_retry_policy(settings).decide(
+            RateLimitedError("429", retry_after_seconds=90.0), 1, 3, random.Random(7)
+        )
+        assert delays[0] == pytest.approx(expected.delay_seconds)
         run = runtime.ledger.get(run_id)
         assert run is not None and run.status is RunStatus.QUEUED
         assert run.error_class == "RateLimitedError"

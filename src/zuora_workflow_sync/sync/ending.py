@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from zuora_workflow_sync.domain.circuit import CircuitPolicy
+from zuora_workflow_sync.domain.clock import SYSTEM_CLOCK, Clock
 from zuora_workflow_sync.domain.models import ClaimedRun, Customer, OutcomeStatus, SyncCounts
 from zuora_workflow_sync.domain.retry import JobRetryPolicy
 from zuora_workflow_sync.errors import (
@@ -93,9 +92,11 @@ class AttemptEnd:
     started: float
     held: HeldRun
     progress: JobProgress
+    clock: Clock = SYSTEM_CLOCK
+    rng: random.Random = field(default_factory=random.Random)
 
     def took(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock.monotonic() - self.started
 
     def pacing_wait(self) -> float:
         return self.progress.pacing_wait_seconds()
@@ -208,7 +209,7 @@ def _retried(end: AttemptEnd, exc: Exception) -> RunOutcome | None:
     """
     claimed = end.claimed
     decision = job_retry_policy(end.runtime.settings).decide(
-        exc, claimed.attempt, claimed.max_attempts, random.Random()
+        exc, claimed.attempt, claimed.max_attempts, end.rng
     )
     if not decision.retry:
         return None
@@ -262,7 +263,7 @@ def _failed(end: AttemptEnd, exc: Exception, *, counted: bool) -> RunOutcome:
                     conn,
                     customer.id,
                     circuit_policy(runtime.settings),
-                    datetime.now(UTC),
+                    end.clock.now(),
                     hold=isinstance(exc, AuthenticationError | PermissionDeniedError),
                     attention=_attention_reason(exc),
                 )
@@ -270,20 +271,18 @@ def _failed(end: AttemptEnd, exc: Exception, *, counted: bool) -> RunOutcome:
         return lease_lost(end)
     _log_attempt(end, OutcomeStatus.FAILED, SyncCounts(), error=reason, exc=exc)
     if recorded is not None:
-        _alert_failure(runtime, customer, recorded, reason)
+        _alert_failure(end, recorded, reason)
     return end.outcome(OutcomeStatus.FAILED, error=reason)
 
 
-def _alert_failure(
-    runtime: Runtime, customer: Customer, recorded: RecordedFailure, reason: str
-) -> None:
-    change = recorded.change
+def _alert_failure(end: AttemptEnd, recorded: RecordedFailure, reason: str) -> None:
+    runtime, customer, change = end.runtime, end.customer, recorded.change
     if change.event is not None:
         logger.warning(
             "circuit of customer %s %s: %s",
             customer.id,
             change.event.value,
-            change.circuit.describe(datetime.now(UTC)),
+            change.circuit.describe(end.clock.now()),
             extra={"event": "circuit_" + change.event.value, "customer_id": customer.id},
         )
     FailureAlerts.from_settings(runtime.settings).after_failure(

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections.abc import Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from zuora_workflow_sync.domain.clock import SYSTEM_CLOCK, Clock
 from zuora_workflow_sync.domain.models import (
     ClaimedRun,
     Customer,
@@ -89,6 +90,8 @@ def execute_run(
     retry: bool = True,
     session: JobSession | None = None,
     heartbeat: LeaseHeartbeat | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    rng: random.Random | None = None,
 ) -> RunOutcome:
     """Run `run_id` if it can be claimed; a duplicate or early delivery does nothing harmful.
 
@@ -102,15 +105,26 @@ def execute_run(
     fails it at once instead. `session`: the worker thread's loop and connections, kept for its
     next job (else the job makes its own); when it `finishes_later`, the ledger transaction of
     a successful read is left to its finisher thread and the outcome returned is "finishing".
+    `clock` and `rng` are the times the run records and the jitter of its retry delay (tests
+    pass their own; leases stay on the database's clock).
     """
     claimed, customer = _claim(runtime, run_id, worker_id)
     if claimed is None:
-        return _not_claimed(runtime, run_id, requeue)
+        return _not_claimed(runtime, run_id, requeue, clock)
     if customer is None:  # removed since dispatch; its runs went with it
         return RunOutcome(run_id, claimed.customer_id, OutcomeStatus.SKIPPED, SyncCounts(), 0.0)
     lease = _Lease.hold(runtime, heartbeat, claimed, requeue)
     end = AttemptEnd(
-        runtime, claimed, customer, requeue, retry, time.monotonic(), lease.held, JobProgress()
+        runtime,
+        claimed,
+        customer,
+        requeue,
+        retry,
+        clock.monotonic(),
+        lease.held,
+        JobProgress(),
+        clock,
+        rng or random.Random(),
     )
     with ExitStack() as stack:
         stack.callback(lease.end)
@@ -221,7 +235,7 @@ def _store(end: AttemptEnd, result: FetchResult) -> tuple[SyncCounts, PreviousSt
             result.fetched,
             result.listed_ids,
             True,  # fetch_workflows returns only after a complete listing
-            datetime.now(UTC),
+            end.clock.now(),
         )
         counts = replace(counts, api_requests=result.api_requests + result.token_requests)
         previous = runtime.customers.record_success(session.connection(), customer.id)
@@ -334,10 +348,10 @@ async def _watched(work: Coroutine[Any, Any, FetchResult], watch: _Watch) -> Fet
     return task.result()
 
 
-def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue) -> RunOutcome:
+def _not_claimed(runtime: Runtime, run_id: int, requeue: Requeue, clock: Clock) -> RunOutcome:
     run = runtime.ledger.get(run_id)
     if run is not None and run.status is RunStatus.QUEUED:
-        wait = (run.not_before_at - datetime.now(UTC)).total_seconds()
+        wait = (run.not_before_at - clock.now()).total_seconds()
         if wait > 0:  # delivered early (clock difference): come back when it is due
             requeue(run_id, wait + 0.5)
             return RunOutcome(run_id, run.customer_id, OutcomeStatus.REQUEUED, SyncCounts(), 0.0)

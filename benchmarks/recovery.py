@@ -28,28 +28,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
+import repo_path  # noqa: F401  (the repository on sys.path: the tests' helpers below)
+from tests.chaos.servers import PrivatePostgres, PrivateRedis
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus, SyncRun
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings
@@ -59,7 +56,6 @@ from zuora_workflow_sync.simulator import (
     SimulatorServer,
     TenantCredentials,
 )
-from zuora_workflow_sync.store import migrate
 from zuora_workflow_sync.store.leases import Lease, LeaseRepository
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.sync.schedule import SCHEDULER_LEASE
@@ -81,160 +77,6 @@ FINISHED_BADLY = (RunStatus.FAILED, RunStatus.ABANDONED)
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll until `condition` holds; a database error (a server restarting) counts as not yet."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except OperationalError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-# -- private servers (the approach of tests/chaos/servers.py) ------------------------------
-
-
-class PrivatePostgres:
-    """A throw-away cluster (trust auth, fsync off); under root it runs as `postgres`."""
-
-    def __init__(self) -> None:
-        found = shutil.which("pg_ctl") or next(
-            iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)), None
-        )
-        if found is None:
-            raise SystemExit("pg_ctl not found (PATH or /usr/lib/postgresql/*/bin)")
-        self._bin = Path(found).parent
-        self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
-        self.port = free_port()
-        self.folder = Path(tempfile.mkdtemp(prefix="zws-recovery-pg-"))
-        if self._user is not None:
-            os.chown(self.folder, self._user.pw_uid, self._user.pw_gid)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def start(self) -> None:
-        data = str(self.folder / "data")
-        self._run(
-            "initdb",
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        self._pg_ctl("start")
-
-    def restart_immediately(self) -> None:
-        """Every session is cut, open transactions are lost; returns once it accepts again."""
-        self._pg_ctl("restart", "-m", "immediate")
-
-    def stop(self) -> None:
-        try:
-            if (self.folder / "data" / "postmaster.pid").exists():
-                self._run("pg_ctl", "stop", "-D", str(self.folder / "data"), "-m", "immediate")
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def create_database(self) -> str:
-        """A new database, migrated as `workflow-sync db upgrade` does: its URL."""
-        name = f"zws_{uuid.uuid4().hex[:12]}"
-        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))  # a generated name
-        finally:
-            engine.dispose()
-        migrate.upgrade(self.url(name))
-        return self.url(name)
-
-    def _pg_ctl(self, action: str, *extra: str) -> None:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=200"
-        )
-        data, log = str(self.folder / "data"), str(self.folder / "server.log")
-        self._run("pg_ctl", action, "-D", data, "-l", log, "-o", options, "-w", *extra)
-
-    def _run(self, program: str, *args: str) -> None:
-        options: dict[str, Any] = {}
-        if self._user is not None:
-            options = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        done = subprocess.run(
-            [str(self._bin / program), *args],
-            capture_output=True,
-            text=True,
-            timeout=START_SECONDS + 10,
-            check=False,
-            cwd=self.folder,
-            **options,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{program} {args[0]} failed: {done.stderr.strip()[-500:]}")
-
-
-class PrivateRedis:
-    """A redis-server without persistence: a kill loses every key."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server not found on PATH")
-        self._command = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.port = free_port()
-        self._folder = folder
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        command = [*self._command, "--port", str(self.port), "--dir", str(self._folder)]
-        with open(self._folder / "redis.log", "ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url(), socket_connect_timeout=1)
-        try:
-            wait_until(self._answers(client), timeout=START_SECONDS, what="redis-server")
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no save; every job it held is gone."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(START_SECONDS)
-            self._process = None
-
-    def flush(self) -> None:
-        with redis.Redis.from_url(self.url()) as client:
-            client.flushall()
-
-    @staticmethod
-    def _answers(client: redis.Redis) -> Callable[[], bool]:
-        def ping() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.exceptions.ConnectionError:
-                return False
-
-        return ping
 
 
 @dataclass

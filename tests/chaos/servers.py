@@ -15,12 +15,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
+from sqlalchemy import create_engine, text
 
 from tests.services import service_missing
+from zuora_workflow_sync.store import migrate
 
 START_SECONDS = 30.0
 
@@ -68,6 +71,18 @@ class PrivatePostgres:
                 *("-E", "UTF8", "--locale=C", "--no-sync"),
             )
         self._pg_ctl_run("start")
+
+    def create_database(self) -> str:
+        """A new database, migrated as `workflow-sync db upgrade` does: its URL."""
+        name = f"zws_{uuid.uuid4().hex[:12]}"
+        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))  # a generated name
+        finally:
+            engine.dispose()
+        migrate.upgrade(self.url(name))
+        return self.url(name)
 
     def restart_immediately(self) -> None:
         """`pg_ctl restart -m immediate`: every session is cut, open transactions are lost."""
@@ -170,6 +185,10 @@ class PrivateRedis:
             self._process.send_signal(signal.SIGKILL)
             self._process.wait(timeout=START_SECONDS)
             self._process = None
+
+    def flush(self) -> None:
+        with redis.Redis.from_url(self.url()) as client:
+            client.flushall()
 
     def stop(self) -> None:
         if self._process is not None:

@@ -61,8 +61,10 @@ def test_released_slot_is_taken_within_ms_when_a_coroutine_waits(settings: Setti
             gate = pacer.gate(limits(max_in_flight=1))
             return [await hand_off(gate) for _ in range(5)]
 
-    delays = asyncio.run(main())
-    assert max(delays) < 0.020, delays
+    delays = sorted(asyncio.run(main()))
+    # Handed over in-process, not found by polling (10-40 ms): the median says which, and
+    # stays readable on a busy machine where one hand-over can wait for the CPU.
+    assert delays[len(delays) // 2] < 0.008 and delays[-1] < 0.1, delays
 
 
 def test_requests_wait_for_next_window_when_quota_is_used_up(settings: Settings) -> None:

@@ -141,10 +141,19 @@ def test_runs_are_reclaimed_within_seconds_when_a_worker_is_stopped_by_two_signa
     backend: Backend, make_fleet: FleetFactory
 ) -> None:
     fleet = make_fleet(backend)
+    # The rescuer is started (and warm) before the signals, but paused while worker-0 takes
+    # the run, so that worker-0 is the one holding it.
     rescuer = fleet.start("worker-1", "workflow-sync", "worker", "--concurrency", "1")
+    rescuer.send_signal(signal.SIGSTOP)
     run_id, customer, worker = _slow_sync(fleet, "worker-0")
     held = fleet.runtime.ledger.get(run_id)
     assert held is not None and f":{worker.pid}:" in str(held.lease_owner)
+    rescuer.send_signal(signal.SIGCONT)
+    wait_until(
+        lambda: "Worker started" in fleet.output("worker-1"),
+        timeout=30,
+        what="the rescuer to start",
+    )
     fleet.admin.clear_faults()  # the exports in flight still take their 20 s
 
     worker.send_signal(signal.SIGINT)

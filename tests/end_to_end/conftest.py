@@ -39,7 +39,7 @@ class Installation:
     backend: Backend
 
     def run(
-        self, command: str, *args: str, stdin: str | None = None, timeout: float = 60.0
+        self, command: str, *args: str, stdin: str | None = None, timeout: float = 180.0
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / command), *args],

@@ -27,7 +27,7 @@ def _rows(install: Installation) -> tuple[int, int, int]:
 
 
 def _wait_for_status(install: Installation, run_id: int, status: RunStatus) -> None:
-    wait_for_run(install.runtime.ledger, run_id, status, timeout=20)
+    wait_for_run(install.runtime.ledger, run_id, status, timeout=60)
 
 
 def test_killed_sync_leaves_no_partial_rows_and_is_reclaimed_after_its_lease(

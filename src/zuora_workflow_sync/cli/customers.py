@@ -48,7 +48,6 @@ from zuora_workflow_sync.cli.keys import (
 )
 from zuora_workflow_sync.domain.models import Customer, CustomerStatus
 from zuora_workflow_sync.errors import ConfigurationError
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
@@ -262,7 +261,7 @@ def reset(customer_id: CustomerId) -> None:
     with open_runtime() as runtime:
         customer = require_customer(runtime, wanted)
         previous = runtime.customers.reset_circuit(customer.id)
-        alerts = FailureAlerts.from_settings(runtime.settings)
+        alerts = runtime.failure_alerts()
         alerts.after_reset(customer.id, customer.name, previous.circuit)
     was = previous.circuit.describe(datetime.now(UTC))
     typer.echo(

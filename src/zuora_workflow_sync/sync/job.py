@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -31,7 +31,6 @@ from zuora_workflow_sync.errors import (
     WorkflowSyncError,
     ZuoraRetriableError,
 )
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
@@ -219,7 +218,7 @@ def _store(
             True,  # fetch_workflows returns only after a complete listing
             datetime.now(UTC),
         )
-        counts = replace(counts, api_requests=result.api_requests + result.token_requests)
+        counts = result.with_requests(counts)
         previous = runtime.customers.record_success(session.connection(), customer.id)
         runtime.ledger.finish_succeeded(session, claimed.run_id, claimed.attempt, counts)
     return counts, previous
@@ -334,7 +333,7 @@ def _succeeded(
 ) -> RunOutcome:
     _log_attempt(claimed, customer, "succeeded", took, counts)
     if previous is not None:
-        FailureAlerts.from_settings(runtime.settings).after_success(
+        runtime.failure_alerts().after_success(
             customer.id, customer.name, previous.consecutive_failures, previous.circuit
         )
     return RunOutcome(claimed.run_id, customer.id, "succeeded", counts, took)
@@ -417,7 +416,7 @@ def _alert_failure(
             change.circuit.describe(datetime.now(UTC)),
             extra={"event": "circuit_" + change.event.value, "customer_id": customer.id},
         )
-    FailureAlerts.from_settings(runtime.settings).after_failure(
+    runtime.failure_alerts().after_failure(
         customer.id, customer.name, recorded.consecutive_failures, reason, change
     )
 

@@ -132,7 +132,8 @@ class ZuoraClient:
     Every call is retried per `settings.retry`; a 401 renews the token once and retries once.
     Each request waits for a slot of `gate` (the tenant's pacing) and reports its response to it;
     token requests do the same with `token_gate` (the token endpoint's per-IP budget).
-    `token_requests` and `api_requests` count what this client sent (retries included).
+    `token_requests` and `api_requests` count what this client sent (retries included),
+    `throttled_responses` the replies that were a 429 (token requests included).
     """
 
     def __init__(
@@ -161,6 +162,7 @@ class ZuoraClient:
         self._sleep = sleep
         self.token_requests = 0
         self.api_requests = 0
+        self.throttled_responses = 0
 
     def __repr__(self) -> str:
         return f"ZuoraClient(base_url={self._credentials.base_url!r})"
@@ -286,6 +288,7 @@ class ZuoraClient:
             )
             self.api_requests += 1
             raw = await exchange(self._http, request, self._settings.transport)
+            self.throttled_responses += raw.status == 429
             rate_limit = parse_rate_limit(raw.headers)
             concurrency = parse_concurrency(raw.headers)
             slot.observe(_observation(raw, rate_limit, concurrency))
@@ -319,6 +322,7 @@ class ZuoraClient:
         async with self._token_gate.slot() as slot:
             self.token_requests += 1
             raw = await exchange(self._http, request, self._settings.transport)
+            self.throttled_responses += raw.status == 429
             slot.observe(_observation(raw, None, None))
         if raw.status >= 300:
             raise error_for_status(raw.status, raw.headers, raw.body, token_call=True)

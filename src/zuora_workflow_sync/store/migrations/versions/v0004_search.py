@@ -1,7 +1,8 @@
 """The read side: each task's priority, and a trigram text index over tasks.
 
 SQLite: an FTS5 table (trigram tokenizer) whose content is a view over `workflow_tasks` (the
-text is stored once), kept in step by triggers; PostgreSQL: `pg_trgm` and a GIN index on the task's name and parameters.
+text is stored once), kept in step by triggers; PostgreSQL: `pg_trgm` and a GIN index on the
+task's name and parameters.
 Existing rows are indexed and their priority filled from the stored export documents.
 
 Revision ID: 0004

@@ -11,7 +11,7 @@ from zuora_workflow_sync.store.fleet import FleetReader
 
 
 def check_long_wait(runtime: Runtime, now: datetime) -> str | None:
-    """"raised" or "resolved" when the long-wait alert changed, else None (also when
+    """ "raised" or "resolved" when the long-wait alert changed, else None (also when
     `ZWS_LONG_WAIT_SECONDS` is unset: then nothing is read)."""
     alerts = LongWaitAlerts.from_settings(runtime.settings, runtime.alerts)
     if alerts.threshold_seconds is None:

@@ -31,6 +31,7 @@ from zuora_workflow_sync.errors import (
     WorkflowSyncError,
     ZuoraRetriableError,
 )
+from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
@@ -468,6 +469,7 @@ def _log_attempt(
     exc: Exception | None = None,
 ) -> None:
     """The one structured line per attempt that the specification's monitoring asks for."""
+    metrics.run_finished(outcome, took)
     level = {"succeeded": logging.INFO, "retrying": logging.WARNING}.get(outcome, logging.ERROR)
     logger.log(
         level,

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
         default=None,
         description="Signs the dashboard's session cookie; default: a new random key per start.",
     )
+    dashboard_https: bool = Field(
+        default=False, description="The dashboard is reached over https: Secure cookies."
+    )
     dashboard_session_seconds: float = Field(
         default=8 * 3600.0, ge=60, le=30 * 86400, description="How long a dashboard login lasts."
     )

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine
 
 from zuora_workflow_sync.domain.circuit import CircuitStatus
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.monitoring.alerts import LONG_WAIT
+from zuora_workflow_sync.monitoring.metrics import instruments
 from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.fleet import FleetReader
 
@@ -89,3 +90,18 @@ class FleetCollector(Collector):
             "How long the oldest due queued run has waited (0: none waits).",
             backlog.oldest_wait_seconds(now),
         )
+
+
+class _ProcessMetrics(Collector):
+    """This process's counters (`monitoring.metrics`), served beside the fleet gauges."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from instruments().registry.collect()
+
+
+def dashboard_registry(engine: Engine, clock: Clock = _utc_now) -> CollectorRegistry:
+    """What the dashboard's `/metrics` serves: the fleet gauges and the process's counters."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(engine, clock))
+    registry.register(_ProcessMetrics())
+    return registry

@@ -1,5 +1,6 @@
-"""Fixtures of the read-side suite: two simulator tenants synced for real (`sync-workflows
---sync`) into each backend, then read through the `workflow-sync` commands, in-process.
+"""The `synced` fixture (a plugin of tests/conftest.py, for the read side's and the dashboard's
+suites): two simulator tenants synced for real (`sync-workflows --sync`) into each backend,
+then read through the `workflow-sync` commands, in-process.
 
 `synced.change(...)` edits the simulator through its admin API and `synced.sync()` syncs again,
 so history, diffs and backups see real changes. `zuora_export` reads an export straight from

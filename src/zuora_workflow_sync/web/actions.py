@@ -54,7 +54,7 @@ async def _act(
 
 
 def _who(request: Request) -> str:
-    return f"dashboard:{role(request).value}:{operator_identity()}"
+    return f"dashboard:{role(request)}:{operator_identity()}"
 
 
 async def sync_now(request: Request) -> Response:

@@ -55,8 +55,9 @@ def web(request: Request) -> WebContext:
     return context
 
 
-def role(request: Request) -> Role:
-    found: Role = request.state.role
+def role(request: Request) -> Role | None:
+    """The visitor's role, as the gate found it (None: not logged in, on a public page)."""
+    found: Role | None = getattr(request.state, "role", None)
     return found
 
 
@@ -65,8 +66,8 @@ def render(request: Request, template: str, status_code: int = 200, **data: Any)
     context = web(request)
     page = context.templates.get_template(template).render(
         request=request,
-        role=role(request).value if hasattr(request.state, "role") else None,
-        can_act=getattr(request.state, "role", None) is Role.ACT,
+        role=None if role(request) is None else str(role(request)),
+        can_act=role(request) is Role.ACT,
         csrf=csrf_token(request),
         login_required=not context.access.open,
         flashes=request.session.pop("flash", []),

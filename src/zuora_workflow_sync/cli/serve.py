@@ -13,9 +13,10 @@ from typing import Annotated
 
 import typer
 
-from zuora_workflow_sync.cli.common import runtime_for_command
+from zuora_workflow_sync.cli.common import command_errors, settings_for_command
 from zuora_workflow_sync.drivers import missing_extra
 from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.runtime import build_runtime
 from zuora_workflow_sync.settings import Settings
 
 _WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "multipart", "itsdangerous")
@@ -23,8 +24,11 @@ _WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "multipart", "itsdangerous")
 
 def require_web() -> None:
     """ConfigurationError naming the `[web]` extra unless its packages are installed."""
-    if any(importlib.util.find_spec(name) is None for name in _WEB_PACKAGES):
-        raise missing_extra("Dashboard", "web")
+    for name in _WEB_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise missing_extra("Dashboard", "web") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -52,13 +56,15 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the web dashboard and its /metrics (needs the [web] extra)."""
-    with runtime_for_command() as runtime:
+    with command_errors():
+        settings = settings_for_command()
         require_web()
-        check_binding(host, runtime.settings)
-        import uvicorn
+        check_binding(host, settings)
+        with build_runtime(settings) as runtime:
+            import uvicorn
 
-        from zuora_workflow_sync.web.app import create_app
+            from zuora_workflow_sync.web.app import create_app
 
-        app = create_app(runtime)
-        typer.echo(f"Dashboard on http://{host}:{port}/")
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+            app = create_app(runtime)
+            typer.echo(f"Dashboard on http://{host}:{port}/")
+            uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

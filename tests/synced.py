@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,24 @@ class Synced:
 
     def credentials(self, tenant: str) -> TenantCredentials:
         return self.admin.credentials(tenant)
+
+    def add_customer(self, tenant: str, name: str) -> Customer:
+        """A customer of `tenant`, added and never synced."""
+        customer = _add_customer(self.runtime, self.admin, tenant, name)
+        self.customers.append(customer)
+        return customer
+
+    def worker(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+        """`workflow-sync worker ARGS` in a process of its own, on this installation."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "workflow-sync"), "worker", *args],
+            env={**environment, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @pytest.fixture

@@ -56,8 +56,8 @@ class Synced:
         assert result.exit_code == exit_code, (result.stdout, result.stderr)
         return json.loads(result.stdout)
 
-    def sync(self) -> None:
-        result = self._runner.invoke(sync_app, ["--force", "--sync"], env=self.env)
+    def sync(self, *options: str) -> None:
+        result = self._runner.invoke(sync_app, ["--force", "--sync", *options], env=self.env)
         assert result.exit_code == 0, (result.stdout, result.stderr)
 
     def credentials(self, tenant: str) -> TenantCredentials:
@@ -69,12 +69,22 @@ class Synced:
         self.customers.append(customer)
         return customer
 
+    def sync_one(self, customer_id: int) -> str:
+        """`sync-workflows CUSTOMER_ID` (dispatch to the queue), in-process: its stdout."""
+        result = self._runner.invoke(sync_app, [str(customer_id)], env=self.env)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result.stdout
+
+    def worker_environment(self) -> dict[str, str]:
+        """The environment of a process of this installation (no other ZWS_* variable)."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
+        return {**environment, **self.env}
+
     def worker(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
         """`workflow-sync worker ARGS` in a process of its own, on this installation."""
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
         return subprocess.run(
             [str(Path(sys.executable).parent / "workflow-sync"), "worker", *args],
-            env={**environment, **self.env},
+            env=self.worker_environment(),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -34,7 +34,9 @@ def csrf_of(html: str) -> str:
 def log_in(client: httpx.Client, token: str) -> None:
     page = client.get("/login")
     answer = client.post(
-        "/login", data={"csrf": csrf_of(page.text), "token": token, "next": "/"}, follow_redirects=False
+        "/login",
+        data={"csrf": csrf_of(page.text), "token": token, "next": "/"},
+        follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text
 

@@ -72,7 +72,9 @@ def test_viewer_sees_no_action_and_is_refused_one(client: httpx.Client, synced: 
     log_in(client, READ_TOKEN)
     customer = synced.customers[0].id
     page = client.get(f"/customers/{customer}")
-    assert page.status_code == 200 and "Sync now" not in page.text and "Reset circuit" not in page.text
+    assert (
+        page.status_code == 200 and "Sync now" not in page.text and "Reset circuit" not in page.text
+    )
     csrf = csrf_of(page.text)
     before = _run_count(synced)
     for action in ACTIONS:
@@ -89,7 +91,9 @@ def test_every_answer_carries_the_security_headers(client: httpx.Client) -> None
     for path in [*page_paths(client), "/login", "/healthz", "/static/style.css"]:
         headers = client.get(path).headers
         assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
-        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert (
+            headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        )
     assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
     assert "default-src 'self'" in CONTENT_SECURITY_POLICY
 

@@ -15,7 +15,9 @@ def test_api_equals_the_cli_json_when_asked_the_same(client: httpx.Client, synce
     log_in(client, TOKEN)
     customer = synced.customers[0]
     workflows = client.get(f"/api/workflows?customer={customer.id}&limit=5").json()
-    assert workflows == synced.json("workflows", "list", "--customer", str(customer.id), "--limit", "5")
+    assert workflows == synced.json(
+        "workflows", "list", "--customer", str(customer.id), "--limit", "5"
+    )
     workflow = workflows["items"][0]["id"]
     assert client.get(f"/api/workflows/{workflow}").json() == synced.json(
         "workflows", "show", str(workflow)

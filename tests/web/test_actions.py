@@ -79,8 +79,12 @@ def test_retry_records_a_new_run_when_the_run_failed(client: httpx.Client, synce
     failed = synced.runtime.ledger.list_runs(customer_id=customer.id, failed_only=True)[0]
     page = client.get(f"/runs/{failed.id}").text
     assert 'id="action-retry"' in page and "AuthenticationError" in page
+    (alert,) = client.get("/api/overview").json()["alerts"]
+    assert alert["kind"] == "circuit_open" and alert["customer_id"] == customer.id
+    assert alert["resolved_at"] is None and "Zuora workflow sync is failing" in alert["message"]
     synced.admin.revoke("tenant-001", revoked=False)
-    synced.runtime.customers.reset_circuit(customer.id)
+    assert "reset (it was held)" in _post(client, f"/customers/{customer.id}/reset").text
+    assert client.get("/api/overview").json()["alerts"][0]["resolved_at"] is not None
     answer = _post(client, f"/runs/{failed.id}/retry")
     newest = synced.runtime.ledger.list_runs(customer_id=customer.id, limit=1)[0]
     assert newest.id != failed.id and newest.trigger.value == "retry"

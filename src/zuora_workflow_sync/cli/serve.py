@@ -19,7 +19,7 @@ from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import build_runtime
 from zuora_workflow_sync.settings import Settings
 
-_WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "multipart", "itsdangerous")
+_WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "python_multipart", "itsdangerous")
 
 
 def require_web() -> None:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,11 @@ class Synced:
         return json.loads(result.stdout)
 
     def sync(self, *options: str) -> None:
-        result = self._runner.invoke(sync_app, ["--force", "--sync", *options], env=self.env)
+        """`sync-workflows --force --sync OPTIONS` in-process, on a thread of its own: a browser
+        test's Playwright (sync API) keeps an event loop running on the main thread."""
+        with ThreadPoolExecutor(1) as pool:
+            arguments = ["--force", "--sync", *options]
+            result = pool.submit(self._runner.invoke, sync_app, arguments, env=self.env).result()
         assert result.exit_code == 0, (result.stdout, result.stderr)
 
     def credentials(self, tenant: str) -> TenantCredentials:

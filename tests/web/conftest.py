@@ -8,12 +8,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-import httpx
+from starlette.applications import Starlette
 
 from tests.synced import Synced
 from zuora_workflow_sync.web.app import create_app
@@ -47,21 +49,29 @@ class LiveServer:
     server: uvicorn.Server
 
 
-@pytest.fixture
-def live_server(synced: Synced) -> Iterator[LiveServer]:
-    app = create_app(synced.runtime, access=ACCESS)
+@contextmanager
+def running(app: Starlette) -> Iterator[LiveServer]:
+    """`app` served by a real uvicorn on 127.0.0.1 (a free port) in a thread, until the end."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(f"http://127.0.0.1:{port}", server)
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", server)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def live_server(synced: Synced) -> Iterator[LiveServer]:
+    with running(create_app(synced.runtime, access=ACCESS)) as server:
+        yield server
 
 
 @pytest.fixture

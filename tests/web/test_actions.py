@@ -10,8 +10,8 @@ import httpx
 from tests.synced import Synced
 from tests.web.conftest import TOKEN, csrf_of, log_in
 from zuora_workflow_sync.domain.models import CustomerStatus, RunStatus
-from zuora_workflow_sync.sync.job import circuit_policy
 from zuora_workflow_sync.store.engine import writing
+from zuora_workflow_sync.sync.job import circuit_policy
 
 
 def _post(client: httpx.Client, path: str) -> httpx.Response:

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from tests.synced import TENANTS, Synced
-from tests.web.conftest import READ_TOKEN, TOKEN, LiveServer, csrf_of, log_in
+from tests.web.conftest import ACCESS, READ_TOKEN, TOKEN, LiveServer, csrf_of, log_in, running
 from tests.web.pages import page_paths
 from zuora_workflow_sync.simulator import SimulatorServer
+from zuora_workflow_sync.web.app import create_app
 from zuora_workflow_sync.web.security import CONTENT_SECURITY_POLICY
 
 ACTIONS = ("sync", "force-sync", "reset", "pause", "resume")
@@ -126,3 +127,10 @@ def test_no_secret_appears_in_any_page_json_or_log_line(
     for secret in secrets:
         assert all(secret not in text for text in texts)
         assert secret not in logged
+
+
+def test_session_cookie_is_secure_when_served_behind_https(synced: Synced) -> None:
+    app = create_app(synced.runtime, access=ACCESS, https_only=True)
+    with running(app) as live, httpx.Client(base_url=live.url) as client:
+        page = client.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower().split("; ")

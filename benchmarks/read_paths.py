@@ -30,7 +30,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select, text
@@ -54,7 +54,13 @@ from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.search import task_text_matches
 from zuora_workflow_sync.store.tables import WorkflowHistoryRow, WorkflowRow, WorkflowTaskRow
 
-ACTION_TYPES = ("Callout", "Query", "Email", "Logic::Lambda")
+ACTION_TYPES = (
+    ("Callout",),
+    ("Query",),
+    ("Email",),
+    ("Logic::Lambda",),
+    ("Callout", "Query", "If"),
+)
 TEXTS = (
     "hooks.example.com",  # one host of four: a quarter of the Callouts
     "crm.example.net/zuora/sync",  # a host and one of three paths: a twelfth
@@ -63,13 +69,16 @@ TEXTS = (
 )
 TARGET_MS = 100.0
 TEXT_TARGET_MS = 300.0
-LIST, SHOW, BY_TYPE, BY_TEXT, DIFF = (
+CUSTOMER_SEARCHES = (TaskFilter(action_types=("Email",)), TaskFilter(text=TEXTS[0]))
+LIST, SHOW, BY_TYPE, BY_TEXT, DIFF, CUSTOMER_TASKS = (
     "list one customer's workflows",
     "show one workflow",
     "tasks by action type, all customers",
     "tasks by --text, all customers",
     "diff of two versions",
+    "one customer's tasks, by type or text",
 )
+OPERATIONS = (LIST, SHOW, BY_TYPE, BY_TEXT, DIFF, CUSTOMER_TASKS)
 
 
 @dataclass(frozen=True)
@@ -227,12 +236,12 @@ def load_corpus(engine: Engine) -> Corpus:
 
 
 def hit_counts(engine: Engine) -> dict[str, int]:
-    """How many tasks each search input matches in the whole store (untimed)."""
+    """How many tasks each search input matches in the whole store (untimed), by its label."""
     counts: dict[str, int] = {}
     with engine.connect() as conn:
-        for action_type in ACTION_TYPES:
-            query = select(func.count()).where(WorkflowTaskRow.action_type == action_type)
-            counts[action_type] = int(conn.execute(query).scalar_one())
+        for names in ACTION_TYPES:
+            query = select(func.count()).where(WorkflowTaskRow.action_type.in_(names))
+            counts[", ".join(names)] = int(conn.execute(query).scalar_one())
         for term in TEXTS:
             matches = task_text_matches(engine.dialect.name, WorkflowTaskRow.id, term)
             query = select(func.count()).select_from(WorkflowTaskRow).where(matches)
@@ -277,19 +286,26 @@ def search_call(engine: Engine, operation: str, wanted: TaskFilter, label: str) 
     return Call(operation, label, run)
 
 
-def search_calls(engine: Engine, counts: dict[str, int]) -> list[Call]:
-    """One call per search input; each takes its turn, so each gets as many samples."""
-    by_type = [
-        search_call(
-            engine, BY_TYPE, TaskFilter(action_types=(name,)), f"{name} ({counts[name]:,} tasks)"
-        )
-        for name in ACTION_TYPES
-    ]
+def search_calls(engine: Engine, counts: dict[str, int]) -> tuple[list[Call], list[Call]]:
+    """A call per input of the two searches across customers; they take turns."""
+    by_type = []
+    for names in ACTION_TYPES:
+        label = ", ".join(names)
+        wanted = TaskFilter(action_types=names)
+        by_type.append(search_call(engine, BY_TYPE, wanted, f"{label} ({counts[label]:,} tasks)"))
     by_text = [
         search_call(engine, BY_TEXT, TaskFilter(text=term), f"{term} ({counts[term]:,} tasks)")
         for term in TEXTS
     ]
-    return by_type + by_text
+    return by_type, by_text
+
+
+def customer_search_call(engine: Engine, rng: random.Random, corpus: Corpus, turn: int) -> Call:
+    """`tasks search --customer C` with an action type or a text, by turns."""
+    shape = CUSTOMER_SEARCHES[turn % len(CUSTOMER_SEARCHES)]
+    wanted = replace(shape, customer_id=rng.choice(corpus.workflows)[0])
+    label = shape.text or ", ".join(shape.action_types)
+    return search_call(engine, CUSTOMER_TASKS, wanted, label)
 
 
 def timed_rounds(
@@ -297,17 +313,18 @@ def timed_rounds(
 ) -> dict[tuple[str, str], list[float]]:
     """Every operation in turn, `iterations` times; milliseconds per (operation, input)."""
     rng = random.Random(options.seed)
-    searches = search_calls(engine, counts)
-    for call in searches:  # warm caches and compiled statements
+    by_type, by_text = search_calls(engine, counts)
+    for call in by_type + by_text:  # warm caches and compiled statements
         call.run()
     samples: dict[tuple[str, str], list[float]] = {}
-    for iteration in range(options.iterations):
+    for turn in range(options.iterations):
         calls = [
             list_call(engine, rng, corpus),
             show_call(engine, rng, corpus),
-            searches[iteration % len(ACTION_TYPES)],
-            searches[len(ACTION_TYPES) + iteration % len(TEXTS)],
+            by_type[turn % len(by_type)],
+            by_text[turn % len(by_text)],
             diff_call(engine, rng, corpus),
+            customer_search_call(engine, rng, corpus, turn),
         ]
         for call in calls:
             started = time.perf_counter()
@@ -320,7 +337,7 @@ def timed_rounds(
 def rows_of(configuration: str, samples: dict[tuple[str, str], list[float]]) -> list[Row]:
     """An operation's row over all its inputs, then (searches) a row per input."""
     rows: list[Row] = []
-    for operation in (LIST, SHOW, BY_TYPE, BY_TEXT, DIFF):
+    for operation in OPERATIONS:
         keys = [key for key in samples if key[0] == operation]
         target = TEXT_TARGET_MS if operation == BY_TEXT else TARGET_MS
         merged = [value for key in keys for value in samples[key]]

@@ -97,12 +97,7 @@ class FleetReader:
         ).where(SyncRunRow.status.in_((_QUEUED, RunStatus.RUNNING.value)))
         with reading(self._engine) as conn:
             row = conn.execute(query).one()
-        oldest = row[3]
-        if isinstance(oldest, str):  # SQLite's MIN of the stored text
-            oldest = SyncRunRow.not_before_at.type.process_result_value(
-                datetime.fromisoformat(oldest), self._engine.dialect
-            )
-        return Backlog(int(row[0]), int(row[1]), int(row[2]), oldest)
+        return Backlog(int(row[0]), int(row[1]), int(row[2]), row[3])
 
     def runs_by_hour(self, since: datetime) -> list[HourlyRuns]:
         """Runs finished since `since`, counted by hour (`YYYY-MM-DD HH`, UTC) and status."""

@@ -9,7 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from zuora_workflow_sync.catalog.references import WIDE_ID_MAX
+from zuora_workflow_sync.catalog.workflows import show_workflow
 from zuora_workflow_sync.web import views
+from zuora_workflow_sync.web.context import path_id, query_text, web
 
 
 def _json(view: Callable[[Request], Any]) -> Callable[[Request], JSONResponse]:
@@ -21,13 +24,10 @@ def _json(view: Callable[[Request], Any]) -> Callable[[Request], JSONResponse]:
 
 
 def _export(request: Request) -> JSONResponse:
-    from zuora_workflow_sync.catalog.workflows import show_workflow
-    from zuora_workflow_sync.web.context import query_text, web
-
-    workflow_id = views.workflow(request)["workflow"]["id"]
-    shown = show_workflow(
-        web(request).runtime.engine, str(workflow_id), query_text(request, "version")
-    )
+    """The export document itself (what the workflow page's Download serves, parsed)."""
+    engine = web(request).runtime.engine
+    reference = str(path_id(request, "id", WIDE_ID_MAX))
+    shown = show_workflow(engine, reference, query_text(request, "version"))
     return JSONResponse(shown.version.document)
 
 

@@ -181,8 +181,11 @@ def main() -> None:
     options = parse_args()
     rows: list[read_paths.Row] = []
     for configuration in options.configurations:
-        rows += measure(options, configuration)
-    read_paths.print_table(rows)
+        measured = measure(options, configuration)
+        read_paths.print_table(measured)  # at once: a later configuration may fail
+        rows += measured
+    if len(options.configurations) > 1:
+        read_paths.print_table(rows)
 
 
 if __name__ == "__main__":

@@ -71,19 +71,22 @@ class FleetReader:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
     def stored_counts(self) -> StoredCounts:
-        """Live workflows (not tombstoned), and the tasks of their current content."""
-        workflows = select(func.count()).where(WorkflowRow.deleted_at.is_(None))
-        tasks = (
-            select(func.count())
-            .select_from(WorkflowTaskRow)
-            .join(WorkflowRow, WorkflowRow.id == WorkflowTaskRow.workflow_id)
-            .where(WorkflowRow.deleted_at.is_(None))
-        )
+        """Live workflows (not tombstoned), and the tasks of their current content.
+
+        The tasks are counted as all tasks less those of tombstoned workflows (few, found
+        through the index on `deleted_at`): joining every task to its workflow's row read the
+        whole `workflows` table, documents and all (0.36 s at 375,000 tasks on SQLite).
+        """
+        tombstoned = select(WorkflowRow.id).where(WorkflowRow.deleted_at.is_not(None))
+        workflows = select(func.count()).select_from(WorkflowRow)
+        tasks = select(func.count()).select_from(WorkflowTaskRow)
         with reading(self._engine) as conn:
-            return StoredCounts(
-                int(conn.execute(workflows.select_from(WorkflowRow)).scalar_one()),
-                int(conn.execute(tasks).scalar_one()),
-            )
+            live = conn.execute(workflows.where(WorkflowRow.deleted_at.is_(None))).scalar_one()
+            every = conn.execute(tasks).scalar_one()
+            gone = conn.execute(
+                tasks.where(WorkflowTaskRow.workflow_id.in_(tombstoned))
+            ).scalar_one()
+        return StoredCounts(int(live), int(every) - int(gone))
 
     def backlog(self, now: datetime) -> Backlog:
         """Queued runs due at `now` (waiting for a worker), those not due yet, the running

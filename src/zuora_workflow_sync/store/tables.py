@@ -94,7 +94,11 @@ class WorkflowRow(Base):
     """The current state of one Zuora workflow of a customer; `deleted_at` is the tombstone."""
 
     __tablename__ = "workflows"
-    __table_args__ = (UniqueConstraint("customer_id", "zuora_workflow_id"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "zuora_workflow_id"),
+        # Revision 0006: the dashboard's and /metrics' counts of live and tombstoned workflows.
+        Index(None, "deleted_at"),
+    )
 
     id: Mapped[int] = mapped_column(WideId, primary_key=True, autoincrement=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

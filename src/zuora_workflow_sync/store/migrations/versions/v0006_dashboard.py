@@ -1,4 +1,5 @@
-"""The dashboard's records: each run's token requests and 429 replies, and the alerts raised.
+"""The dashboard's records: each run's token requests and 429 replies, the alerts raised, and
+the indexes of its counts (runs by finish time, workflows by tombstone).
 
 Revision ID: 0006
 Revises: 0004
@@ -30,6 +31,8 @@ def upgrade() -> None:
         )
     # The dashboard's runs by hour and usage per tenant read the runs finished lately.
     op.create_index("ix_sync_runs_finished_at", "sync_runs", ["finished_at"])
+    # The counts of live workflows and their tasks (`store.fleet`) without reading documents.
+    op.create_index("ix_workflows_deleted_at", "workflows", ["deleted_at"])
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -58,5 +61,6 @@ def downgrade() -> None:
     op.drop_index("ix_alerts_raised_at", table_name="alerts")
     op.drop_table("alerts")
     op.drop_index("ix_sync_runs_finished_at", table_name="sync_runs")
+    op.drop_index("ix_workflows_deleted_at", table_name="workflows")
     for column in ("throttled_count", "token_request_count"):
         op.drop_column("sync_runs", column)

@@ -96,8 +96,9 @@ class WorkflowRow(Base):
     __tablename__ = "workflows"
     __table_args__ = (
         UniqueConstraint("customer_id", "zuora_workflow_id"),
-        # Revision 0006: the dashboard's and /metrics' counts of live and tombstoned workflows.
-        Index(None, "deleted_at"),
+        # Revision 0006: live workflows per customer and in all (`count_live`, `store.fleet`),
+        # counted from the index alone, never reading a row and its document.
+        Index(None, "customer_id", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(WideId, primary_key=True, autoincrement=True)

@@ -31,8 +31,10 @@ def upgrade() -> None:
         )
     # The dashboard's runs by hour and usage per tenant read the runs finished lately.
     op.create_index("ix_sync_runs_finished_at", "sync_runs", ["finished_at"])
-    # The counts of live workflows and their tasks (`store.fleet`) without reading documents.
-    op.create_index("ix_workflows_deleted_at", "workflows", ["deleted_at"])
+    # Live workflows per customer and in all, counted from the index (no row, no document read).
+    op.create_index(
+        "ix_workflows_customer_id_deleted_at", "workflows", ["customer_id", "deleted_at"]
+    )
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -61,6 +63,6 @@ def downgrade() -> None:
     op.drop_index("ix_alerts_raised_at", table_name="alerts")
     op.drop_table("alerts")
     op.drop_index("ix_sync_runs_finished_at", table_name="sync_runs")
-    op.drop_index("ix_workflows_deleted_at", table_name="workflows")
+    op.drop_index("ix_workflows_customer_id_deleted_at", table_name="workflows")
     for column in ("throttled_count", "token_request_count"):
         op.drop_column("sync_runs", column)

@@ -109,7 +109,7 @@ def _docs_screenshot(page: Page, synced: Synced, path: Path) -> None:
     """README's picture: the page of a workflow with a middling number of tasks."""
     listed = synced.json("workflows", "list", "--limit", "1000")["items"]
     chosen = min(listed, key=lambda summary: abs(summary["task_count"] - 7))
-    page.set_viewport_size({"width": 1100, "height": 1000})
+    page.set_viewport_size({"width": 1280, "height": 1000})
     page.goto(f"/workflows/{chosen['id']}")
     page.screenshot(path=str(path))
 

@@ -20,6 +20,8 @@ _CHAR_WIDTH = 7.0
 _LINE_HEIGHT = 16.0
 _PAD = 10.0
 _GAP = 40.0
+_X_SPACE = 30
+_Y_SPACE = 45
 
 
 def chosen_layout(wanted: str) -> str:
@@ -63,32 +65,59 @@ class _View:
         self.xy = (0.0, 0.0)
 
 
-def _layout(graph: TaskGraph) -> dict[str, tuple[float, float, float, float]]:
-    """Each node's box (centre x, centre y, width, height), components side by side."""
+class _EdgeView:
+    """Where grandalf routes an edge: its points, from the source's border to the target's
+    (through the layers between, and around a cycle's reversed edge)."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[float, float]] = []
+
+    def setpath(self, points: list[tuple[float, float]]) -> None:
+        self.points = [(float(x), float(y)) for x, y in points]
+
+
+Box = tuple[float, float, float, float]
+Path = list[tuple[float, float]]
+
+
+def _layout(graph: TaskGraph) -> tuple[dict[str, Box], list[Path]]:
+    """Each node's box (centre x, centre y, width, height) and each edge's path, the graph's
+    components side by side."""
     from grandalf.graphs import Edge, Graph, Vertex
     from grandalf.layouts import SugiyamaLayout
+    from grandalf.routing import route_with_lines
 
     vertices = {node.key: Vertex(node.key) for node in graph.nodes}
     for node in graph.nodes:
         vertices[node.key].view = _View(*_size(node))
     edges = [Edge(vertices[e.source], vertices[e.target]) for e in graph.edges]
-    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for edge in edges:
+        edge.view = _EdgeView()
+    boxes: dict[str, Box] = {}
+    shifts: dict[str, float] = {}
     offset = 0.0
     for component in Graph(list(vertices.values()), edges).C:
         sugiyama = SugiyamaLayout(component)
+        sugiyama.xspace, sugiyama.yspace = _X_SPACE, _Y_SPACE  # room for the edge labels
+        sugiyama.route_edge = route_with_lines
         sugiyama.init_all()
         sugiyama.draw()
         placed = list(component.sV)
-        left = min(v.view.xy[0] - v.view.w / 2 for v in placed)
+        shift = offset - min(v.view.xy[0] - v.view.w / 2 for v in placed)
         for vertex in placed:
             x, y = vertex.view.xy
-            boxes[vertex.data] = (x - left + offset, y, vertex.view.w, vertex.view.h)
+            boxes[vertex.data] = (x + shift, y, vertex.view.w, vertex.view.h)
+            shifts[vertex.data] = shift
         offset = max(box[0] + box[2] / 2 for box in boxes.values()) + _GAP
-    return boxes
+    paths = [
+        [(x + shifts[e.source], y) for x, y in edge.view.points]
+        for e, edge in zip(graph.edges, edges, strict=True)
+    ]
+    return boxes, paths
 
 
 def _grandalf_svg(graph: TaskGraph) -> str:
-    boxes = _layout(graph)
+    boxes, paths = _layout(graph)
     top = min(y - h / 2 for _, y, _, h in boxes.values()) - _PAD
     width = max(x + w / 2 for x, _, w, _ in boxes.values()) + _PAD
     height = max(y + h / 2 for _, y, _, h in boxes.values()) - top + _PAD
@@ -98,14 +127,13 @@ def _grandalf_svg(graph: TaskGraph) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
         'markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>',
     ]
-    for edge in graph.edges:
-        x1, y1, _, h1 = boxes[edge.source]
-        x2, y2, _, h2 = boxes[edge.target]
+    for edge, path in zip(graph.edges, paths, strict=True):
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in path)
+        (x1, y1), (x2, y2) = path[0], path[1]
         parts.append(
-            f'<g class="edge"><line x1="{x1:.1f}" y1="{y1 + h1 / 2:.1f}" x2="{x2:.1f}" '
-            f'y2="{y2 - h2 / 2:.1f}" stroke="black" marker-end="url(#arrow)"/>'
-            f'<text x="{(x1 + x2) / 2 + 4:.1f}" y="{(y1 + y2) / 2:.1f}" font-size="11">'
-            f"{escape(edge.label)}</text></g>"
+            f'<g class="edge"><polyline points="{points}" fill="none" stroke="black" '
+            f'marker-end="url(#arrow)"/><text x="{(x1 + x2) / 2 + 4:.1f}" '
+            f'y="{(y1 + y2) / 2:.1f}" font-size="11">{escape(edge.label)}</text></g>'
         )
     for node in graph.nodes:
         parts.append(_node_svg(node, boxes[node.key]))
@@ -113,7 +141,7 @@ def _grandalf_svg(graph: TaskGraph) -> str:
     return "\n".join(parts)
 
 
-def _node_svg(node: GraphNode, box: tuple[float, float, float, float]) -> str:
+def _node_svg(node: GraphNode, box: Box) -> str:
     x, y, w, h = box
     dash = ' stroke-dasharray="4 3"' if node.missing else ""
     radius = h / 2 if node.task_id is None else 4

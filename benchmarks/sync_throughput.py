@@ -19,9 +19,15 @@ what the simulator and HTTP themselves cost above the floor on this machine.
     .venv/bin/python benchmarks/sync_throughput.py                   # PostgreSQL + Redis, 4 x 1
     .venv/bin/python benchmarks/sync_throughput.py --configuration sqlite --tenants 50
     .venv/bin/python benchmarks/sync_throughput.py --repeat 1 --timeline   # where a job's time goes
+    .venv/bin/python benchmarks/sync_throughput.py --change-fraction 1     # every pass writes tasks
 
 `--timeline` has the workers record their jobs' events (`timeline/sitecustomize.py`) and prints
 the median time of each step of a job over the timed passes (`job_timeline.py`).
+`--change-fraction F` gives that share of each tenant's workflows a new active version before
+each timed pass (untimed, through the simulator's admin API), so the pass stores their new
+content: history rows, and their tasks replaced with every index on them (otherwise a pass
+re-exports unchanged content and writes no task). `--redis-url` picks the Redis database of
+the queue and coordination (PostgreSQL + Redis only; flushed before and after).
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class Options:
     repeat: int
     timeout: float
     timeline: bool
+    change_fraction: float
     redis_url: str
 
 
@@ -90,6 +97,7 @@ class Pass:
     tokens_issued: int
     peak_in_flight: int
     failed_runs: int
+    updated_workflows: int
 
     @property
     def ratio(self) -> float:
@@ -114,9 +122,17 @@ def parse_args() -> Options:
         "--timeline", action="store_true", help="print where a job's time goes (instrumented)"
     )
     parser.add_argument(
+        "--change-fraction",
+        type=float,
+        default=0.0,
+        help="share of workflows given a new active version before each timed pass",
+    )
+    parser.add_argument(
         "--redis-url", default=BENCH_REDIS, help="queue and coordination (flushed before and after)"
     )
     args = parser.parse_args()
+    if not 0.0 <= args.change_fraction <= 1.0:
+        parser.error("--change-fraction is from 0 to 1")
     return Options(
         configuration=args.configuration or "postgres_redis",
         tenants=args.tenants,
@@ -128,6 +144,7 @@ def parse_args() -> Options:
         repeat=args.repeat,
         timeout=args.timeout,
         timeline=args.timeline,
+        change_fraction=args.change_fraction,
         redis_url=args.redis_url,
     )
 
@@ -273,8 +290,9 @@ def register(settings: Settings, admin: SimulatorAdmin) -> None:
             )
 
 
-def sync_everyone(settings: Settings, timeout: float) -> tuple[float, int]:
-    """Dispatch a full re-export of every customer; seconds until the last run succeeded.
+def sync_everyone(settings: Settings, timeout: float) -> tuple[float, int, int]:
+    """Dispatch a full re-export of every customer; seconds until the last run succeeded, the
+    runs not succeeded and the workflows stored with new content.
 
     Both ends are the database's clock (read before the dispatch; the last run's
     `finished_at`), so the ledger is polled only every 0.1 s: a tight poll would itself take
@@ -311,9 +329,12 @@ def sync_everyone(settings: Settings, timeout: float) -> tuple[float, int]:
                 ).scalar_one()
                 ended = conn.execute(select(func.max(SyncRunRow.finished_at)).where(ours))
                 last = ended.scalar_one()
+                updated = conn.execute(
+                    select(func.coalesce(func.sum(SyncRunRow.updated_count), 0)).where(ours)
+                ).scalar_one()
             if last is None:
                 raise SystemExit("no run of this pass finished")
-            return (last - started).total_seconds(), failed
+            return (last - started).total_seconds(), failed, int(updated)
         finally:
             queue.close()
 
@@ -333,9 +354,23 @@ def chain_rounds(options: Options, tokens: int, pages: int, exports: int) -> int
     return tokens + pages + math.ceil(exports / options.cap)
 
 
+def change_workflows(admin: SimulatorAdmin, fraction: float) -> int:
+    """A new active version for `fraction` of each tenant's workflows (the first by id)."""
+    changed = 0
+    for view in admin.tenants():
+        ids = sorted(item["id"] for item in admin.workflows(view["name"]))
+        for workflow_id in ids[: round(fraction * len(ids))]:
+            admin.add_version(view["name"], workflow_id, activate=True)
+            changed += 1
+    return changed
+
+
 def measure(options: Options, admin: SimulatorAdmin, settings: Settings) -> Pass:
+    if options.change_fraction > 0:
+        changed = change_workflows(admin, options.change_fraction)
+        print(f"  {changed} workflows given a new active version before this pass", flush=True)
     admin.reset_stats()
-    wall, failed = sync_everyone(settings, options.timeout)
+    wall, failed, updated = sync_everyone(settings, options.timeout)
     stats = admin.stats()
     tenants = stats["tenants"]
     chains = []
@@ -351,6 +386,7 @@ def measure(options: Options, admin: SimulatorAdmin, settings: Settings) -> Pass
         tokens_issued=stats["totals"]["tokens_issued"],
         peak_in_flight=max((view["max_in_flight"] for view in tenants.values()), default=0),
         failed_runs=failed,
+        updated_workflows=updated,
     )
 
 
@@ -413,20 +449,21 @@ def main() -> None:
         admin.update_settings(token_ip_limit_enabled=False)
         register(settings, admin)
         with workers(options, env), diagnosed(settings.home):
-            warm, failed = sync_everyone(settings, options.timeout)
+            warm, failed, _ = sync_everyone(settings, options.timeout)
             print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
             timed_from = time.monotonic()
             passes = [measure(options, admin, settings) for _ in range(options.repeat)]
         if options.timeline:  # the workers wrote their events as they stopped
             print("\n".join(job_timeline.report(settings.home / "timeline", timed_from)))
         reference = asyncio.run(reference_seconds(options, admin))
-    header = "pass  wall s  floor s  ratio  requests  429s  tokens  peak/tenant  failed"
+    header = "pass  wall s  floor s  ratio  requests  429s  tokens  peak/tenant  failed  updated"
     print(header)
     for number, figure in enumerate(passes, 1):
         print(
             f"{number:>4}  {figure.wall_seconds:6.2f}  {figure.floor_seconds:7.2f}  "
             f"{figure.ratio:5.2f}  {figure.requests:8d}  {figure.too_many_requests:4d}  "
-            f"{figure.tokens_issued:6d}  {figure.peak_in_flight:11d}  {figure.failed_runs:6d}"
+            f"{figure.tokens_issued:6d}  {figure.peak_in_flight:11d}  {figure.failed_runs:6d}  "
+            f"{figure.updated_workflows:7d}"
         )
     ratios = [figure.ratio for figure in passes]
     print(f"ratio: best {min(ratios):.3f}, median {statistics.median(ratios):.3f} (target <= 1.15)")

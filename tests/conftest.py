@@ -16,7 +16,8 @@ from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorConfig, Simul
 SIMULATOR_SEED = 20240601
 
 # The `backend` fixture (SQLite, or PostgreSQL + Redis) and its helpers, for every suite.
-pytest_plugins = ["tests.backends"]
+# `synced` (customers synced from the simulator) for the read side's and the dashboard's suites.
+pytest_plugins = ["tests.backends", "tests.synced"]
 
 
 @pytest.fixture(scope="session")

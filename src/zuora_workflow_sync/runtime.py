@@ -14,7 +14,9 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from zuora_workflow_sync.drivers import require_drivers
+from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.settings import Settings
+from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.migrate import upgrade
@@ -32,11 +34,17 @@ class Runtime:
     customers: CustomerRepository = field(init=False)
     ledger: SyncRunLedger = field(init=False)
     workflows: WorkflowRepository = field(init=False)
+    alerts: AlertJournal = field(init=False)
 
     def __post_init__(self) -> None:
         self.customers = CustomerRepository(self.engine)
         self.ledger = SyncRunLedger(self.engine)
         self.workflows = WorkflowRepository(self.engine)
+        self.alerts = AlertJournal(self.engine)
+
+    def failure_alerts(self) -> FailureAlerts:
+        """The repeated-failure alerts, delivered to the webhook and written to the journal."""
+        return FailureAlerts.from_settings(self.settings, self.alerts)
 
     @cached_property
     def keyring(self) -> Keyring:

@@ -117,6 +117,36 @@ class Settings(BaseSettings):
     )
 
     alert_webhook_url: SecretStr | None = Field(default=None, description="Slack-compatible URL.")
+    long_wait_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86400,
+        description="Alert once when the oldest due run has waited longer (checked by the "
+        "scheduler); unset: no long-wait alert.",
+    )
+
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="The dashboard's login token to view and act; required off loopback.",
+    )
+    dashboard_read_token: SecretStr | None = Field(
+        default=None, description="A second login token that may only view the dashboard."
+    )
+    dashboard_session_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the dashboard's session cookie; default: a new random key per start.",
+    )
+    dashboard_https: bool = Field(
+        default=False, description="The dashboard is reached over https: Secure cookies."
+    )
+    dashboard_session_seconds: float = Field(
+        default=8 * 3600.0, ge=60, le=30 * 86400, description="How long a dashboard login lasts."
+    )
+    graph_layout: str = Field(
+        default="auto",
+        pattern=r"^(auto|graphviz|grandalf)$",
+        description="The task graph's layout: Graphviz's dot when installed (auto), or grandalf.",
+    )
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
     log_json: bool = True
     log_file: str | None = Field(

@@ -3,7 +3,7 @@ simulator's admin API) and synced again, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from tests.catalog.conftest import TENANTS, Synced, zuora_export
+from tests.synced import TENANTS, Synced, zuora_export
 from zuora_workflow_sync.domain.workflow_diff import diff_documents
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.catalog.conftest import TENANTS, Synced, zuora_export
+from tests.synced import TENANTS, Synced, zuora_export
 
 
 def _exports(synced: Synced) -> dict[tuple[int, int], dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.catalog.conftest import TENANTS, Synced, zuora_export
+from tests.synced import TENANTS, Synced, zuora_export
 from zuora_workflow_sync.domain.export_document import document_linkages, document_tasks
 
 

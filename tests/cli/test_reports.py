@@ -170,6 +170,8 @@ def test_runs_lists_newest_first_when_filtered_by_customer_failure_and_limit(
         "unchanged": 0,
         "tombstoned": 0,
         "api_requests": 0,
+        "token_requests": 0,
+        "throttled": 0,
     }
     assert every[1]["customer_name"] == "globex" and every[1]["status"] == "failed"
     assert every[1]["trigger"] == "command" and every[1]["attempt"] == 1

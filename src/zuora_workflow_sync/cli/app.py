@@ -10,6 +10,7 @@ from zuora_workflow_sync.cli.db import OneLineCommand, db_app
 from zuora_workflow_sync.cli.keys import keys_app
 from zuora_workflow_sync.cli.reports import reports_app
 from zuora_workflow_sync.cli.scheduler import scheduler
+from zuora_workflow_sync.cli.serve import serve
 from zuora_workflow_sync.cli.simulator import simulator
 from zuora_workflow_sync.cli.tasks import tasks_app
 from zuora_workflow_sync.cli.worker import worker
@@ -37,6 +38,7 @@ app.add_typer(tasks_app, name="tasks")
 app.command("backup", cls=OneLineCommand)(backup)
 app.command("worker")(worker)
 app.command("scheduler")(scheduler)
+app.command("serve", cls=OneLineCommand)(serve)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 
+from zuora_workflow_sync.catalog import fleet_shapes
 from zuora_workflow_sync.catalog.references import resolve_customer
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
@@ -27,7 +28,6 @@ from zuora_workflow_sync.cli.common import (
     echo_json_array,
     fail,
     format_time,
-    iso,
     new_table,
     print_table,
     take,
@@ -48,12 +48,11 @@ from zuora_workflow_sync.cli.keys import (
 )
 from zuora_workflow_sync.domain.models import Customer, CustomerStatus
 from zuora_workflow_sync.errors import ConfigurationError
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.monitoring.logs import SECRETS, clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
-from zuora_workflow_sync.store.customers import CustomerNotFoundError
 from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.sync import customer_actions
 from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
 
 _PAGE_SIZE = 500
@@ -224,7 +223,7 @@ def set_status(
         wanted_id = parse_id(customer_id, "customer")
         wanted = parse_status(status)
     with open_runtime() as runtime:
-        runtime.customers.set_status(wanted_id, wanted)
+        customer_actions.set_status(runtime, wanted_id, wanted)
     typer.echo(f"Customer {wanted_id} is now {wanted.value}")
 
 
@@ -260,11 +259,8 @@ def reset(customer_id: CustomerId) -> None:
     with command_errors():
         wanted = parse_id(customer_id, "customer")
     with open_runtime() as runtime:
-        customer = require_customer(runtime, wanted)
-        previous = runtime.customers.reset_circuit(customer.id)
-        alerts = FailureAlerts.from_settings(runtime.settings)
-        alerts.after_reset(customer.id, customer.name, previous.circuit)
-    was = previous.circuit.describe(datetime.now(UTC))
+        customer, previous = customer_actions.reset_circuit(runtime, wanted)
+    was = previous.describe(datetime.now(UTC))
     typer.echo(
         f"Circuit of customer {customer.id} reset: {customer.name} (was {was}; now closed, "
         "failures 0, attention reason cleared)"
@@ -343,11 +339,7 @@ def _confirm_removal(customer: Customer) -> None:
         raise fail("not removed: not confirmed (pass --yes to skip the question)")
 
 
-def require_customer(runtime: Runtime, customer_id: int) -> Customer:
-    customer = runtime.customers.get(customer_id)
-    if customer is None:
-        raise CustomerNotFoundError(f"no customer with id {customer_id}")
-    return customer
+require_customer = customer_actions.require_customer
 
 
 def customer_pages(
@@ -365,24 +357,5 @@ def iter_customers(runtime: Runtime, status: CustomerStatus | None = None) -> It
 
 
 def customer_json(customer: Customer) -> dict[str, Any]:
-    """A customer as JSON-ready values; the secret appears only as "(encrypted)"."""
-    return {
-        "id": customer.id,
-        "name": customer.name,
-        "status": customer.sync_status.value,
-        "zuora_environment": customer.zuora_environment,
-        "zuora_base_url": customer.zuora_base_url,
-        "client_id": customer.client_id,
-        "client_secret": "(encrypted)",
-        "entity_id": customer.entity_id,
-        "last_synced_at": iso(customer.last_synced_at),
-        "consecutive_failures": customer.consecutive_failures,
-        "attention_reason": customer.attention_reason,
-        "circuit": customer.circuit.describe(datetime.now(UTC)),
-        "circuit_open_until": iso(customer.circuit_open_until),
-        "circuit_held": customer.circuit_held,
-        "max_in_flight": customer.max_in_flight,
-        "tenant_type": None if customer.tenant_type is None else customer.tenant_type.value,
-        "created_at": iso(customer.created_at),
-        "updated_at": iso(customer.updated_at),
-    }
+    """A customer as JSON-ready values (`catalog.fleet_shapes`); the secret as "(encrypted)"."""
+    return fleet_shapes.customer_json(customer, datetime.now(UTC))

@@ -5,14 +5,13 @@ re-dispatch of failed runs (recorded in the ledger first, then enqueued by id).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
+from zuora_workflow_sync.catalog.fleet_shapes import run_json
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
     AsJson,
@@ -29,22 +28,18 @@ from zuora_workflow_sync.cli.customers import customer_pages, require_customer
 from zuora_workflow_sync.cli.db import RUN_ID_MAX, OneLineCommand, open_runtime, parse_id
 from zuora_workflow_sync.domain.models import (
     Customer,
-    CustomerStatus,
-    RunRequest,
-    RunStatus,
-    RunTrigger,
     SyncRun,
 )
-from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
+from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring.logs import clean
-from zuora_workflow_sync.runtime import Runtime, operator_identity
+from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.sync.retry import retry_all_failed, retry_run
 
 if TYPE_CHECKING:
-    from zuora_workflow_sync.queue.app import JobQueue
+    pass
 
 reports_app = typer.Typer(help="Status of the customers and their runs; retry failed runs.")
 
-RETRYABLE = (RunStatus.FAILED, RunStatus.ABANDONED)
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TABLE_TEXT_WIDTH = 80
 
@@ -124,7 +119,7 @@ def runs(
         found = runtime.ledger.list_runs(customer_id=customer_id, failed_only=failed, limit=limit)
         names = _customer_names(runtime, {run.customer_id for run in found})
     if as_json:
-        echo_json_array(_run_json(run, names[run.customer_id]) for run in found)
+        echo_json_array(run_json(run, names[run.customer_id]) for run in found)
         return
     table = new_table(
         *("run", "customer", "queue", "trigger", "status", "attempt", "dispatched"),
@@ -161,9 +156,10 @@ def retry(
         target = _retry_target(run_id, all_failed, queue)
     with open_runtime() as runtime:
         if target is not None:
-            _retry_one(runtime, target)
+            retry_run(runtime, target, say=typer.echo)
         else:
-            _retry_all(runtime, queue)
+            retried, skipped = retry_all_failed(runtime, queue, say=typer.echo)
+            typer.echo(f"Retried {retried} runs; skipped {skipped} customers with an active run")
 
 
 def _status_rows(runtime: Runtime) -> Iterator[_StatusRow]:
@@ -189,38 +185,6 @@ def _attention(customer: Customer, now: datetime) -> str | None:
 def _customer_names(runtime: Runtime, customer_ids: set[int]) -> dict[int, str]:
     customers = {customer_id: runtime.customers.get(customer_id) for customer_id in customer_ids}
     return {key: "?" if found is None else found.name for key, found in customers.items()}
-
-
-def _run_json(run: SyncRun, customer_name: str) -> dict[str, Any]:
-    counts = run.counts
-    return {
-        "id": run.id,
-        "customer_id": run.customer_id,
-        "customer_name": customer_name,
-        "queue": run.queue,
-        "trigger": run.trigger.value,
-        "status": run.status.value,
-        "attempt": run.attempt,
-        "max_attempts": run.max_attempts,
-        "full_export": run.full_export,
-        "dispatched_at": iso(run.dispatched_at),
-        "dispatched_by": run.dispatched_by,
-        "not_before_at": iso(run.not_before_at),
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "duration_seconds": run.duration_seconds,
-        "pacing_wait_seconds": run.pacing_wait_seconds,
-        "counts": {
-            "listed": counts.listed,
-            "created": counts.created,
-            "updated": counts.updated,
-            "unchanged": counts.unchanged,
-            "tombstoned": counts.tombstoned,
-            "api_requests": counts.api_requests,
-        },
-        "error_class": run.error_class,
-        "error_message": _redacted(run.error_message),
-    }
 
 
 def _run_cells(run: SyncRun, customer_name: str) -> tuple[object, ...]:
@@ -267,94 +231,3 @@ def _retry_target(run_id: str | None, all_failed: bool, queue: str | None) -> in
     if queue is not None and not _QUEUE_NAME.fullmatch(queue):
         raise ConfigurationError("a queue name is 1-64 letters, digits, '_', '.' or '-'")
     return None if run_id is None else parse_id(run_id, "run", RUN_ID_MAX)
-
-
-def _retry_one(runtime: Runtime, run_id: int) -> None:
-    run = runtime.ledger.get(run_id)
-    if run is None:
-        raise ConfigurationError(f"no run with id {run_id}")
-    if run.status not in RETRYABLE:
-        raise ConfigurationError(
-            f"run {run_id} is {run.status.value}; only failed or abandoned runs are retried"
-        )
-    customer = require_customer(runtime, run.customer_id)
-    if customer.sync_status is not CustomerStatus.ACTIVE:
-        raise ConfigurationError(
-            f"customer {customer.id} is {customer.sync_status.value}; make it active first: "
-            f"workflow-sync customers set-status {customer.id} active"
-        )
-    with closing(_Queues(runtime.settings.resolved_queue_url)) as queues:
-        _dispatch(runtime, queues.get(run.queue), [(run, customer)])
-
-
-def _retry_all(runtime: Runtime, queue: str | None) -> None:
-    retried = skipped = 0
-    with closing(_Queues(runtime.settings.resolved_queue_url)) as queues:
-        for page in customer_pages(runtime, CustomerStatus.ACTIVE):
-            latest = runtime.ledger.latest_runs([customer.id for customer in page])
-            by_queue: defaultdict[str, list[tuple[SyncRun, Customer]]] = defaultdict(list)
-            for customer in page:
-                run = latest.get(customer.id)
-                if run is not None and run.status in RETRYABLE and queue in (None, run.queue):
-                    by_queue[run.queue].append((run, customer))
-            for name, failed in by_queue.items():
-                done, passed = _dispatch(runtime, queues.get(name), failed)
-                retried, skipped = retried + done, skipped + passed
-    typer.echo(f"Retried {retried} runs; skipped {skipped} customers with an active run")
-
-
-class _Queues:
-    """The job queues one command sends to, each opened and pinged on first use."""
-
-    def __init__(self, queue_url: str) -> None:
-        self._url = queue_url
-        self._opened: dict[str, JobQueue] = {}
-
-    def get(self, name: str) -> JobQueue:
-        if name not in self._opened:
-            # Imported here: only this command of the module needs the queue (and huey).
-            from zuora_workflow_sync.queue.app import open_queue
-
-            self._opened[name] = open_queue(self._url, name)
-            self._opened[name].ping()
-        return self._opened[name]
-
-    def close(self) -> None:
-        for job_queue in self._opened.values():
-            job_queue.close()
-
-
-def _dispatch(
-    runtime: Runtime, job_queue: JobQueue, failed: list[tuple[SyncRun, Customer]]
-) -> tuple[int, int]:
-    """Record a retry run per customer of `failed`, then enqueue each: (retried, skipped)."""
-    old = {customer.id: (run, customer) for run, customer in failed}
-    now = datetime.now(UTC)
-    result = runtime.ledger.record_batch(
-        [RunRequest(run.customer_id, now, run.full_export) for run, _ in failed],
-        queue=job_queue.name,
-        trigger=RunTrigger.RETRY,
-        dispatched_by=operator_identity(),
-        max_attempts=runtime.settings.max_attempts,
-    )
-    for position, recorded in enumerate(result.recorded):
-        try:
-            job_queue.enqueue(recorded.run_id)
-        except WorkflowSyncError as exc:
-            _abandon_unsent(runtime, [unsent.run_id for unsent in result.recorded[position:]], exc)
-        run, customer = old[recorded.customer_id]
-        typer.echo(f"Retried run {run.id} as run {recorded.run_id} for customer: {customer.name}")
-    for customer_id in result.skipped_customer_ids:
-        name = old[customer_id][1].name
-        typer.echo(f"Customer {customer_id} ({name}) already has an active run; skipped")
-    return len(result.recorded), len(result.skipped_customer_ids)
-
-
-def _abandon_unsent(runtime: Runtime, run_ids: list[int], exc: WorkflowSyncError) -> NoReturn:
-    """The queue failed mid-batch: the runs it did not take end abandoned, with the reason,
-    so no customer is left with a queued run no worker will see; a rerun retries them."""
-    runtime.ledger.abandon_undispatched(run_ids, f"queue unavailable: {exc}")
-    raise WorkflowSyncError(
-        f"queue unavailable ({exc}); {len(run_ids)} retry runs not enqueued (recorded as "
-        "abandoned): rerun this command when the queue is back"
-    ) from None

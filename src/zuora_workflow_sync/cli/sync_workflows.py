@@ -22,12 +22,11 @@ from zuora_workflow_sync.domain.models import OutcomeStatus
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.runtime import Runtime, build_runtime, operator_identity
 from zuora_workflow_sync.sync.dispatch import (
-    Dispatcher,
     DispatchOptions,
     DispatchResult,
     QueueUnavailableAtDispatchError,
-    UnreachableQueue,
 )
+from zuora_workflow_sync.sync.dispatch_now import dispatch_now
 from zuora_workflow_sync.sync.job import RunOutcome
 from zuora_workflow_sync.sync.preview import preview
 
@@ -126,19 +125,9 @@ def _failed(customer_id: str | None, exc: WorkflowSyncError) -> typer.Exit:
 
 
 def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
-    from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue
-
     messages: list[str] = []
     say = messages.append if as_json else typer.echo
-    run_queue: JobQueue | UnreachableQueue
-    try:
-        run_queue = open_queue(runtime.settings.resolved_queue_url, options.queue)
-    except QueueUnavailableError as exc:
-        run_queue = UnreachableQueue(exc)
-    try:
-        result = Dispatcher(runtime, run_queue, (QueueUnavailableError,), say=say).dispatch(options)
-    finally:
-        run_queue.close()
+    result = dispatch_now(runtime, options, say)
     _log_dispatch(options, result)
     worker_id = f"inline:{socket.gethostname()}:{os.getpid()}"
     outcomes = InlineRunner(runtime, worker_id, show_progress=options.inline and not as_json).run(

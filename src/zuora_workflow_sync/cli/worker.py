@@ -18,6 +18,8 @@ from typing import Annotated, Protocol
 import typer
 
 from zuora_workflow_sync.cli.common import runtime_for_command
+from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
@@ -60,15 +62,16 @@ class _RunJobs:
             raise RuntimeError("the queue of this handler was never opened")
         # Thread names are unique per queue (`workflows:Worker-3`): one lease owner per thread.
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
-        self.execute(
-            self.runtime,
-            run_id,
-            worker_id=worker_id,
-            requeue=self.queue.enqueue,
-            shutdown=self.shutdown,
-            session=current_session(),
-            heartbeat=self.heartbeat,
-        )
+        with metrics.job_in_progress():
+            self.execute(
+                self.runtime,
+                run_id,
+                worker_id=worker_id,
+                requeue=self.queue.enqueue,
+                shutdown=self.shutdown,
+                session=current_session(),
+                heartbeat=self.heartbeat,
+            )
 
 
 def worker(
@@ -97,9 +100,26 @@ def worker(
             "running run of these queues (a lost job keeps it waiting until re-dispatched).",
         ),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Serve this worker's Prometheus metrics on http://HOST:PORT/metrics "
+            "(0: any free port, printed).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", metavar="HOST", help="Address of --metrics-port."),
+    ] = "127.0.0.1",
 ) -> None:
     """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
     with runtime_for_command() as runtime:
+        if metrics_port is not None:
+            _serve_metrics(metrics_port, metrics_host)
         names = _queue_names(queue, runtime.settings.default_queue)
         workers = concurrency or runtime.settings.worker_concurrency
         grace = runtime.settings.worker_grace_seconds
@@ -127,6 +147,14 @@ def worker(
             for opened in queues:
                 opened.close()
     typer.echo("Worker stopped: drained" if drain else "Worker stopped")
+
+
+def _serve_metrics(port: int, host: str) -> None:
+    try:
+        bound = metrics.serve(port, host)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    typer.echo(f"Metrics on http://{host}:{bound}/metrics")
 
 
 def _queue_names(given: list[str] | None, default: str) -> list[str]:

@@ -80,7 +80,11 @@ class RunTrigger(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SyncCounts:
-    """What one run saw and did; `listed` counts the workflows of the listing."""
+    """What one run saw and did; `listed` counts the workflows of the listing.
+
+    `api_requests` counts every request to Zuora (token requests included), `token_requests`
+    those to the token endpoint, `throttled` the replies that were a 429.
+    """
 
     listed: int = 0
     created: int = 0
@@ -88,6 +92,8 @@ class SyncCounts:
     unchanged: int = 0
     tombstoned: int = 0
     api_requests: int = 0
+    token_requests: int = 0
+    throttled: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,12 @@ credentials or permission failure): that is the incident, alerted once; a failed
 reopens it is the same incident and alerts nothing. A successful run or an operator's reset
 closes it and sends the resolved notice. Each is an ERROR/INFO log line and, when a webhook is
 configured, a Slack-compatible `{"text": ...}` POST. A webhook that fails is logged and never
-fails the sync; its URL (it embeds a token) is never logged.
+fails the sync; its URL (it embeds a token) is never logged. Every alert is also written to the
+alert journal (`store.alerts`), which the dashboard shows.
+
+Long waits (like Laravel Horizon's): when the oldest due run has waited longer than
+`ZWS_LONG_WAIT_SECONDS`, one alert for the incident (the journal's open row makes it one across
+schedulers and checks), resolved once nothing waits that long.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +30,21 @@ from zuora_workflow_sync.settings import Settings
 logger = logging.getLogger(__name__)
 
 Poster = Callable[[str, dict[str, str]], None]
+LONG_WAIT = "long_wait"
+
+
+class Journal(Protocol):
+    """Where alerts are recorded (`store.alerts.AlertJournal`)."""
+
+    def raise_once(
+        self, kind: str, incident: str, message: str, now: datetime, customer_id: int | None = None
+    ) -> bool: ...
+
+    def resolve(self, incident: str, now: datetime) -> bool: ...
+
+
+def circuit_incident(customer_id: int) -> str:
+    return f"circuit:{customer_id}"
 
 
 def post_webhook(url: str, payload: dict[str, str]) -> None:
@@ -37,10 +59,11 @@ class FailureAlerts:
 
     webhook_url: SecretStr | None = None
     poster: Poster = post_webhook
+    journal: Journal | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FailureAlerts:
-        return cls(settings.alert_webhook_url)
+    def from_settings(cls, settings: Settings, journal: Journal | None = None) -> FailureAlerts:
+        return cls(settings.alert_webhook_url, journal=journal)
 
     def after_failure(
         self, customer_id: int, name: str, failures: int, reason: str, change: CircuitChange
@@ -57,6 +80,9 @@ class FailureAlerts:
             text,
             extra={"event": "sync_alert", "customer_id": customer_id, "alert": "raised"},
         )
+        if self.journal is not None:
+            incident, now = circuit_incident(customer_id), datetime.now(UTC)
+            self.journal.raise_once("circuit_open", incident, text, now, customer_id)
         self._deliver(text)
         return True
 
@@ -87,13 +113,56 @@ class FailureAlerts:
             text,
             extra={"event": "sync_alert", "customer_id": customer_id, "alert": "resolved"},
         )
+        if self.journal is not None:
+            self.journal.resolve(circuit_incident(customer_id), datetime.now(UTC))
         self._deliver(text)
         return True
 
     def _deliver(self, text: str) -> None:
-        if self.webhook_url is None:
-            return
-        try:
-            self.poster(self.webhook_url.get_secret_value(), {"text": text})
-        except httpx.HTTPError as exc:
-            logger.warning("alert webhook failed: %s", type(exc).__name__)
+        deliver(self.webhook_url, self.poster, text)
+
+
+def deliver(webhook_url: SecretStr | None, poster: Poster, text: str) -> None:
+    """POST `text` to the webhook, if one is configured; a failure is logged, never raised."""
+    if webhook_url is None:
+        return
+    try:
+        poster(webhook_url.get_secret_value(), {"text": text})
+    except httpx.HTTPError as exc:
+        logger.warning("alert webhook failed: %s", type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class LongWaitAlerts:
+    """Raises the long-wait alert once per incident and resolves it when the wait is over."""
+
+    threshold_seconds: float | None
+    journal: Journal
+    webhook_url: SecretStr | None = None
+    poster: Poster = post_webhook
+
+    @classmethod
+    def from_settings(cls, settings: Settings, journal: Journal) -> LongWaitAlerts:
+        return cls(settings.long_wait_seconds, journal, settings.alert_webhook_url)
+
+    def check(self, oldest_wait_seconds: float, waiting: int, now: datetime) -> str | None:
+        """Given the oldest due run's wait: "raised", "resolved" or None (nothing changed)."""
+        if self.threshold_seconds is None:
+            return None
+        if oldest_wait_seconds > self.threshold_seconds:
+            text = (
+                f"Zuora workflow sync: {waiting} due runs are waiting for a worker; the oldest "
+                f"has waited {oldest_wait_seconds:.0f}s (ZWS_LONG_WAIT_SECONDS is "
+                f"{self.threshold_seconds:g}s). Are the workers running?"
+            )
+            if not self.journal.raise_once(LONG_WAIT, LONG_WAIT, text, now):
+                return None
+            logger.error(text, extra={"event": "sync_alert", "alert": "raised", "kind": LONG_WAIT})
+            deliver(self.webhook_url, self.poster, text)
+            return "raised"
+        if not self.journal.resolve(LONG_WAIT, now):
+            return None
+        text = "Zuora workflow sync: no due run waits longer than ZWS_LONG_WAIT_SECONDS any more."
+        logger.info(text, extra={"event": "sync_alert", "alert": "resolved", "kind": LONG_WAIT})
+        deliver(self.webhook_url, self.poster, text)
+        return "resolved"

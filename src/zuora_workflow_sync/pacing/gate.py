@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from zuora_workflow_sync.errors import PacedTooLongError
+from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.pacing.aimd import Assessment, Signal, assess, effective_cap
 from zuora_workflow_sync.pacing.handoff import ReleasedSlot, SlotHandoff
 from zuora_workflow_sync.pacing.keepalive import SlotKeepAlive
@@ -152,6 +153,7 @@ class PacingGate:
                 if waited:
                     self.counters.waits += 1
                     self.counters.wait_seconds += time.monotonic() - started
+                    metrics.pacing_waited(time.monotonic() - started)
                 return admission
             waited = True
             await self._wait(admission)

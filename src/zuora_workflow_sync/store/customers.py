@@ -40,6 +40,7 @@ from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.store import circuit
 from zuora_workflow_sync.store.circuit import CircuitSkip, PreviousState, RecordedFailure
 from zuora_workflow_sync.store.engine import reading, writing
+from zuora_workflow_sync.store.search import escape_like
 from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.store.tables import (
     ERROR_MESSAGE_MAX_LENGTH,
@@ -140,12 +141,21 @@ class CustomerRepository:
         return None if row is None else _to_customer(row._mapping)
 
     def list(
-        self, *, status: CustomerStatus | None = None, after_id: int = 0, limit: int = 1000
+        self,
+        *,
+        status: CustomerStatus | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+        name_contains: str | None = None,
     ) -> builtins.list[Customer]:
-        """Up to `limit` customers with id > `after_id`, in id order (page with `after_id`)."""
+        """Up to `limit` customers with id > `after_id`, in id order (page with `after_id`);
+        `name_contains` keeps those whose name has it, in any letter case."""
         query = select(_CUSTOMERS).where(CustomerRow.id > after_id)
         if status is not None:
             query = query.where(CustomerRow.sync_status == status.value)
+        if name_contains:
+            pattern = "%" + escape_like(name_contains) + "%"
+            query = query.where(CustomerRow.name.ilike(pattern, escape="\\"))
         with reading(self._engine) as conn:
             rows = conn.execute(query.order_by(CustomerRow.id).limit(limit)).all()
         return [_to_customer(row._mapping) for row in rows]

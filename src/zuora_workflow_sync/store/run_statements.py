@@ -56,6 +56,8 @@ def count_values(counts: SyncCounts) -> dict[str, int]:
         "unchanged_count": counts.unchanged,
         "tombstoned_count": counts.tombstoned,
         "api_request_count": counts.api_requests,
+        "token_request_count": counts.token_requests,
+        "throttled_count": counts.throttled,
     }
 
 
@@ -81,6 +83,8 @@ def to_counts(row: RowMapping) -> SyncCounts:
         unchanged=row["unchanged_count"],
         tombstoned=row["tombstoned_count"],
         api_requests=row["api_request_count"],
+        token_requests=row["token_request_count"],
+        throttled=row["throttled_count"],
     )
 
 

@@ -37,6 +37,7 @@ NAMING_CONVENTION = {
 NAME_MAX_LENGTH = 200
 ERROR_MESSAGE_MAX_LENGTH = 1000
 ACTIVE_RUN_WHERE = "status IN ('queued', 'running')"
+OPEN_ALERT_WHERE = "resolved_at IS NULL"
 
 
 def utc_now() -> datetime:
@@ -93,7 +94,12 @@ class WorkflowRow(Base):
     """The current state of one Zuora workflow of a customer; `deleted_at` is the tombstone."""
 
     __tablename__ = "workflows"
-    __table_args__ = (UniqueConstraint("customer_id", "zuora_workflow_id"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "zuora_workflow_id"),
+        # Revision 0006: live workflows per customer and in all (`count_live`, `store.fleet`),
+        # counted from the index alone, never reading a row and its document.
+        Index(None, "customer_id", "deleted_at"),
+    )
 
     id: Mapped[int] = mapped_column(WideId, primary_key=True, autoincrement=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -172,6 +178,7 @@ class SyncRunRow(Base):
         Index(None, "customer_id", "dispatched_at"),
         Index(None, "status", "lease_expires_at"),
         Index(None, "status", "not_before_at"),
+        Index(None, "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(WideId, primary_key=True, autoincrement=True)
@@ -194,12 +201,43 @@ class SyncRunRow(Base):
     unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
     tombstoned_count: Mapped[int] = mapped_column(Integer, default=0)
     api_request_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Added by revision 0006: what the run's client sent to the token endpoint, and the 429s.
+    token_request_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    throttled_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     error_class: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(String(ERROR_MESSAGE_MAX_LENGTH))
     dispatched_by: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     full_export: Mapped[bool] = mapped_column(Boolean, default=False)
     # Seconds its attempts were held back by pacing alone (slots, quotas, pauses), all added up.
     pacing_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+
+
+class AlertRow(Base):
+    """An alert raised (a circuit opened, runs waiting too long), and when it was resolved.
+
+    `incident` names what it is about (`circuit:42`, `long_wait`): at most one open alert per
+    incident, so an incident alerts once however many processes see it.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(None, "raised_at"),
+        Index(
+            "uq_alerts_one_open_incident",
+            "incident",
+            unique=True,
+            sqlite_where=text(OPEN_ALERT_WHERE),
+            postgresql_where=text(OPEN_ALERT_WHERE),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    incident: Mapped[str] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(String(ERROR_MESSAGE_MAX_LENGTH))
+    raised_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
 
 
 class LeaseRow(Base):

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow, SyncCounts
@@ -231,7 +231,18 @@ def _replace_tasks(
         for task in {task.zuora_task_id: task for task in item.fetched.tasks}.values()
     ]
     if rows:
-        conn.execute(insert(WorkflowTaskRow), rows)
+        conn.execute(_task_insert(conn), rows)
+
+
+def _task_insert(conn: Connection) -> Insert:
+    """The INSERT of task rows. On SQLite it has RETURNING, which makes SQLAlchemy send the rows
+    as multi-row INSERTs ("insertmanyvalues") instead of one statement per row: each statement
+    that fires the text-search triggers leaves FTS5 more small segments to write and merge (360
+    tasks, one statement per row: 15 segments, and the insert took 17 times as long as without
+    the index; one statement: 1 segment, 2.5 times). On PostgreSQL, psycopg's pipelined
+    executemany is faster than the multi-row form (1.1 s against 1.6 s for 16,000 tasks)."""
+    statement = insert(WorkflowTaskRow)
+    return statement.returning(WorkflowTaskRow.id) if conn.dialect.name == "sqlite" else statement
 
 
 def _task_row(workflow_id: int, task: FetchedTask) -> dict[str, Any]:

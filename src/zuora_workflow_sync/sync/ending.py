@@ -26,7 +26,7 @@ from zuora_workflow_sync.errors import (
     WorkflowSyncError,
     ZuoraRetriableError,
 )
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
+from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.monitoring.logs import clean
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
@@ -123,7 +123,7 @@ class AttemptEnd:
     def succeeded(self, counts: SyncCounts, previous: PreviousState | None) -> RunOutcome:
         _log_attempt(self, OutcomeStatus.SUCCEEDED, counts)
         if previous is not None:
-            FailureAlerts.from_settings(self.runtime.settings).after_success(
+            self.runtime.failure_alerts().after_success(
                 self.customer.id,
                 self.customer.name,
                 previous.consecutive_failures,
@@ -285,7 +285,7 @@ def _alert_failure(end: AttemptEnd, recorded: RecordedFailure, reason: str) -> N
             change.circuit.describe(end.clock.now()),
             extra={"event": "circuit_" + change.event.value, "customer_id": customer.id},
         )
-    FailureAlerts.from_settings(runtime.settings).after_failure(
+    runtime.failure_alerts().after_failure(
         customer.id, customer.name, recorded.consecutive_failures, reason, change
     )
 
@@ -318,6 +318,7 @@ def _log_attempt(
     exc: Exception | None = None,
 ) -> None:
     """The one structured line per attempt that the specification's monitoring asks for."""
+    metrics.run_finished(outcome, end.took())
     claimed, customer = end.claimed, end.customer
     logger.log(
         _LEVELS.get(outcome, logging.ERROR),

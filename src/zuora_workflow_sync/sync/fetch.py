@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow
+from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow, SyncCounts
 from zuora_workflow_sync.zuora import ZuoraClient
 from zuora_workflow_sync.zuora.models import WorkflowDefinition, WorkflowExport
 
@@ -35,6 +35,16 @@ class FetchResult:
     listed_ids: set[int]
     api_requests: int
     token_requests: int
+    throttled: int = 0
+
+    def with_requests(self, counts: SyncCounts) -> SyncCounts:
+        """`counts` with this fetch's requests: all of them, the token requests, the 429s."""
+        return replace(
+            counts,
+            api_requests=self.api_requests + self.token_requests,
+            token_requests=self.token_requests,
+            throttled=self.throttled,
+        )
 
 
 def needs_export(item: WorkflowDefinition, known: KnownWorkflow | None, *, full: bool) -> bool:
@@ -87,6 +97,7 @@ async def fetch_workflows(
         listed_ids={item.id for item in listing.workflows},
         api_requests=client.api_requests,
         token_requests=client.token_requests,
+        throttled=client.throttled_responses,
     )
 
 

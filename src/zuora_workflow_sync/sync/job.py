@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -237,7 +237,7 @@ def _store(end: AttemptEnd, result: FetchResult) -> tuple[SyncCounts, PreviousSt
             True,  # fetch_workflows returns only after a complete listing
             end.clock.now(),
         )
-        counts = replace(counts, api_requests=result.api_requests + result.token_requests)
+        counts = result.with_requests(counts)
         previous = runtime.customers.record_success(session.connection(), customer.id)
         runtime.ledger.finish_succeeded(
             session,

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 from zuora_workflow_sync.domain.models import SyncRun
 from zuora_workflow_sync.errors import WorkflowSyncError
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store.engine import writing
 from zuora_workflow_sync.sync.dispatch import RunQueue
@@ -126,7 +125,7 @@ class _Pass:
             )
         customer = runtime.customers.get(run.customer_id)
         if recorded is not None and customer is not None:
-            FailureAlerts.from_settings(runtime.settings).after_failure(
+            runtime.failure_alerts().after_failure(
                 customer.id, customer.name, recorded.consecutive_failures, reason, recorded.change
             )
 

@@ -32,6 +32,7 @@ from zuora_workflow_sync.sync.dispatch import (
     QueueUnavailableAtDispatchError,
     Say,
 )
+from zuora_workflow_sync.sync.long_wait import check_long_wait
 from zuora_workflow_sync.sync.repair import QueueOpener, RepairReport, repair
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ class Scheduler:
             stale_after_seconds=settings.stale_queued_grace_seconds,
             batch_size=settings.reaper_batch_size,
         )
+        check_long_wait(self._runtime, now)
         if report.acted or report.enqueue_failed:
             logger.info(
                 "repair pass: %d re-enqueued after a lost worker, %d after a lost job, %d failed",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from zuora_workflow_sync.domain.retry import RetryPolicy
 from zuora_workflow_sync.errors import ConfigurationError, ProtocolError, ZuoraError
+from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.zuora.auth import TenantCredentials, TokenCache, validate_track_id
 from zuora_workflow_sync.zuora.gate import Observation, OpenGate, RequestGate
 from zuora_workflow_sync.zuora.models import (
@@ -132,7 +133,8 @@ class ZuoraClient:
     Every call is retried per `settings.retry`; a 401 renews the token once and retries once.
     Each request waits for a slot of `gate` (the tenant's pacing) and reports its response to it;
     token requests do the same with `token_gate` (the token endpoint's per-IP budget).
-    `token_requests` and `api_requests` count what this client sent (retries included).
+    `token_requests` and `api_requests` count what this client sent (retries included),
+    `throttled_responses` the replies that were a 429 (token requests included).
     """
 
     def __init__(
@@ -161,6 +163,7 @@ class ZuoraClient:
         self._sleep = sleep
         self.token_requests = 0
         self.api_requests = 0
+        self.throttled_responses = 0
 
     def __repr__(self) -> str:
         return f"ZuoraClient(base_url={self._credentials.base_url!r})"
@@ -286,6 +289,8 @@ class ZuoraClient:
             )
             self.api_requests += 1
             raw = await exchange(self._http, request, self._settings.transport)
+            self.throttled_responses += raw.status == 429
+            metrics.zuora_replied(path, raw.status)
             rate_limit = parse_rate_limit(raw.headers)
             concurrency = parse_concurrency(raw.headers)
             slot.observe(_observation(raw, rate_limit, concurrency))
@@ -319,6 +324,8 @@ class ZuoraClient:
         async with self._token_gate.slot() as slot:
             self.token_requests += 1
             raw = await exchange(self._http, request, self._settings.transport)
+            self.throttled_responses += raw.status == 429
+            metrics.zuora_replied("/oauth/token", raw.status)
             slot.observe(_observation(raw, None, None))
         if raw.status >= 300:
             raise error_for_status(raw.status, raw.headers, raw.body, token_call=True)
@@ -326,6 +333,7 @@ class ZuoraClient:
         if token.token_type.lower() != "bearer":
             raise ProtocolError(f"unexpected token_type {token.token_type[:20]!r}")
         grant = TokenGrant(token.expires_in, token.entity_ids, raw.request_id)
+        metrics.token_issued()
         return token.access_token, grant
 
     def _headers(self) -> dict[str, str]:

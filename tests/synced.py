@@ -1,5 +1,6 @@
-"""Fixtures of the read-side suite: two simulator tenants synced for real (`sync-workflows
---sync`) into each backend, then read through the `workflow-sync` commands, in-process.
+"""The `synced` fixture (a plugin of tests/conftest.py, for the read side's and the dashboard's
+suites): two simulator tenants synced for real (`sync-workflows --sync`) into each backend,
+then read through the `workflow-sync` commands, in-process.
 
 `synced.change(...)` edits the simulator through its admin API and `synced.sync()` syncs again,
 so history, diffs and backups see real changes. `zuora_export` reads an export straight from
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +57,44 @@ class Synced:
         assert result.exit_code == exit_code, (result.stdout, result.stderr)
         return json.loads(result.stdout)
 
-    def sync(self) -> None:
-        result = self._runner.invoke(sync_app, ["--force", "--sync"], env=self.env)
+    def sync(self, *options: str) -> None:
+        """`sync-workflows --force --sync OPTIONS` in-process, on a thread of its own: a browser
+        test's Playwright (sync API) keeps an event loop running on the main thread."""
+        with ThreadPoolExecutor(1) as pool:
+            arguments = ["--force", "--sync", *options]
+            result = pool.submit(self._runner.invoke, sync_app, arguments, env=self.env).result()
         assert result.exit_code == 0, (result.stdout, result.stderr)
 
     def credentials(self, tenant: str) -> TenantCredentials:
         return self.admin.credentials(tenant)
+
+    def add_customer(self, tenant: str, name: str) -> Customer:
+        """A customer of `tenant`, added and never synced."""
+        customer = _add_customer(self.runtime, self.admin, tenant, name)
+        self.customers.append(customer)
+        return customer
+
+    def sync_one(self, customer_id: int) -> str:
+        """`sync-workflows CUSTOMER_ID` (dispatch to the queue), in-process: its stdout."""
+        result = self._runner.invoke(sync_app, [str(customer_id)], env=self.env)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result.stdout
+
+    def worker_environment(self) -> dict[str, str]:
+        """The environment of a process of this installation (no other ZWS_* variable)."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
+        return {**environment, **self.env}
+
+    def worker(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+        """`workflow-sync worker ARGS` in a process of its own, on this installation."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "workflow-sync"), "worker", *args],
+            env=self.worker_environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @pytest.fixture

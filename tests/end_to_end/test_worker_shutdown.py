@@ -45,7 +45,7 @@ def test_sigterm_gives_the_lease_back_when_the_job_outlives_the_grace(
     assert install.run("sync-workflows", str(customer.id)).returncode == 0
     worker = _start_worker(install)
     try:
-        _wait_for(install, 1, RunStatus.RUNNING, 20)
+        _wait_for(install, 1, RunStatus.RUNNING, 60)
         time.sleep(0.5)
         stopped_at = time.monotonic()
         worker.send_signal(signal.SIGTERM)
@@ -77,7 +77,7 @@ def test_sigterm_lets_a_short_job_finish_when_it_fits_the_grace(install: Install
     assert install.run("sync-workflows", str(customer.id)).returncode == 0
     worker = _start_worker(install)
     try:
-        _wait_for(install, 1, RunStatus.RUNNING, 20)
+        _wait_for(install, 1, RunStatus.RUNNING, 60)
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=30)
     finally:

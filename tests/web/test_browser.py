@@ -30,7 +30,10 @@ FLAGS = [
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, so a test of another module run later by the same process (pytest-xdist
+# mixes them) could no longer call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         service_missing(f"{CHROMIUM} is not installed (apt-get install chromium)")

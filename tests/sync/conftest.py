@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.backends import Backend
+from tests.webhooks import webhook_receiver
 from zuora_workflow_sync.domain.models import Customer, RecordedRun, RunRequest, RunTrigger
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings
@@ -32,6 +33,13 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[str]]]:
+    """A local Slack-compatible receiver: its URL and the texts it received."""
+    with webhook_receiver() as hook:
+        yield hook
 
 
 @pytest.fixture

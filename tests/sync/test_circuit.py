@@ -4,15 +4,11 @@ with one resolved notice; 401/403 hold it until new credentials or `customers re
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -34,34 +30,6 @@ from .conftest import TEST_KEY, AddCustomer, make_settings
 COOLDOWN = 600.0
 OPEN_UNTIL = re.compile(r"^circuit open until \d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 WORKFLOW_VIEW = "the Zuora user lacks Workflow View Access"
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list[str]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.received.append(json.loads(self.rfile.read(length))["text"])
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[str]]]:
-    """A local Slack-compatible receiver: its URL and the texts it received."""
-    received: list[str] = []
-    server = HTTPServer(("127.0.0.1", 0), type("Hook", (_Hook,), {"received": received}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

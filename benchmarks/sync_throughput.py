@@ -28,6 +28,12 @@ each timed pass (untimed, through the simulator's admin API), so the pass stores
 content: history rows, and their tasks replaced with every index on them (otherwise a pass
 re-exports unchanged content and writes no task). `--redis-url` picks the Redis database of
 the queue and coordination (PostgreSQL + Redis only; flushed before and after).
+`--without-read-indexes` drops what the read side and the dashboard added to the write path
+(revisions 0004 and 0006: the task text index and its triggers, the priority index, the indexes
+on workflows' tombstones and runs' finish times) after the migrations: the same code, the store
+as it was before them. Run it beside a run without the flag to see what those indexes cost:
+
+    .venv/bin/python benchmarks/sync_throughput.py --change-fraction 1 --without-read-indexes
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class Options:
     timeline: bool
     change_fraction: float
     redis_url: str
+    without_read_indexes: bool
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,11 @@ def parse_args() -> Options:
     parser.add_argument(
         "--redis-url", default=BENCH_REDIS, help="queue and coordination (flushed before and after)"
     )
+    parser.add_argument(
+        "--without-read-indexes",
+        action="store_true",
+        help="drop the read side's indexes and triggers (0004, 0006) after the migrations",
+    )
     args = parser.parse_args()
     if not 0.0 <= args.change_fraction <= 1.0:
         parser.error("--change-fraction is from 0 to 1")
@@ -146,6 +158,7 @@ def parse_args() -> Options:
         timeline=args.timeline,
         change_fraction=args.change_fraction,
         redis_url=args.redis_url,
+        without_read_indexes=args.without_read_indexes,
     )
 
 
@@ -211,6 +224,8 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
         )
         try:
             migrate.upgrade(settings.resolved_database_url)
+            if options.without_read_indexes:
+                drop_read_indexes(settings.resolved_database_url)
             yield settings, env
         finally:
             if database is not None:
@@ -218,6 +233,35 @@ def installation(options: Options) -> Iterator[tuple[Settings, dict[str, str]]]:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
                 admin.dispose()
                 redis.Redis.from_url(options.redis_url).flushdb()
+
+
+# Revisions 0004 and 0006's additions to the tables a sync writes (their names are frozen there).
+READ_INDEXES = {
+    "sqlite": (
+        "DROP TRIGGER workflow_tasks_search_insert",
+        "DROP TRIGGER workflow_tasks_search_delete",
+        "DROP TRIGGER workflow_tasks_search_update",
+        "DROP TABLE workflow_tasks_search",
+        "DROP VIEW workflow_tasks_search_text",
+    ),
+    "postgresql": ("DROP INDEX ix_workflow_tasks_search_text",),
+}
+COMMON_READ_INDEXES = (
+    "DROP INDEX ix_workflow_tasks_priority",
+    "DROP INDEX ix_workflows_customer_id_deleted_at",
+    "DROP INDEX ix_sync_runs_finished_at",
+)
+
+
+def drop_read_indexes(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for statement in READ_INDEXES[engine.dialect.name] + COMMON_READ_INDEXES:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+    print("read-side indexes and triggers dropped (the store as before revisions 0004, 0006)")
 
 
 @contextmanager
@@ -441,7 +485,8 @@ def main() -> None:
     print(
         f"{options.configuration}: {options.tenants} tenants x {options.workflows} workflows, "
         f"latency {options.latency_ms:g} ms, cap {options.cap} per tenant, "
-        f"{options.workers} workers x {options.concurrency} jobs",
+        f"{options.workers} workers x {options.concurrency} jobs, change fraction "
+        f"{options.change_fraction:g}" + (", without read indexes" * options.without_read_indexes),
         flush=True,
     )
     with simulator(options) as (base_url, _tenants), installation(options) as (settings, env):

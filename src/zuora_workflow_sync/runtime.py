@@ -10,19 +10,23 @@ import socket
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from zuora_workflow_sync.drivers import require_drivers
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
-from zuora_workflow_sync.store.migrate import upgrade
+from zuora_workflow_sync.store.migrate import upgrade_unless_at_head
 from zuora_workflow_sync.store.runs import SyncRunLedger
-from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.workflows import WorkflowRepository
+
+if TYPE_CHECKING:
+    # Imported where used: httpx (the alerts' webhook) and cryptography cost every start.
+    from zuora_workflow_sync.monitoring.alerts import FailureAlerts
+    from zuora_workflow_sync.store.secrets import Keyring
 
 
 @dataclass
@@ -44,11 +48,15 @@ class Runtime:
 
     def failure_alerts(self) -> FailureAlerts:
         """The repeated-failure alerts, delivered to the webhook and written to the journal."""
+        from zuora_workflow_sync.monitoring.alerts import FailureAlerts
+
         return FailureAlerts.from_settings(self.settings, self.alerts)
 
     @cached_property
     def keyring(self) -> Keyring:
         """The Fernet keys; built on first use so read-only commands need no key."""
+        from zuora_workflow_sync.store.secrets import Keyring
+
         keys = self.settings.secret_keys
         return Keyring.from_sources(
             keys.get_secret_value() if keys is not None else None,
@@ -75,7 +83,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     url = settings.resolved_database_url
     require_drivers((url, settings.resolved_queue_url, settings.resolved_coordination_url))
     if migrate and url.startswith("sqlite"):
-        upgrade(url)
+        upgrade_unless_at_head(url)
     return Runtime(settings, create_engine_for(url))
 
 

@@ -24,7 +24,6 @@ from zuora_workflow_sync.cli.common import (
 )
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.store import migrate
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -119,6 +118,8 @@ def upgrade() -> None:
     The embedded SQLite default is migrated by every command; PostgreSQL needs this once per
     release, before the workers start.
     """
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         migrate.upgrade(url)
@@ -129,6 +130,8 @@ def upgrade() -> None:
 @db_app.command("current", cls=OneLineCommand)
 def current() -> None:
     """Print the revision the database is at, and whether it is behind this code."""
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         revision = None if _missing_sqlite_file(url) else migrate.current(url)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnExpressionArgument,
@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     literal,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, CompileError
 from sqlalchemy.ext.compiler import compiles
@@ -36,6 +35,9 @@ from sqlalchemy.sql.expression import FunctionElement, literal_column
 from zuora_workflow_sync.drivers import require_psycopg
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 READ_ONLY_OPTION = "zws_read_only"
 _SQLITE_NOW_FORMAT = "%Y-%m-%d %H:%M:%f"
@@ -165,7 +167,11 @@ def insert_ignoring_conflicts(
     unique index, partial ones included.
     """
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

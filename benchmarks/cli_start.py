@@ -45,6 +45,24 @@ COMMANDS: dict[str, list[str]] = {
     "workflow-sync status": ["workflow-sync", "status"],
     "sync-workflows --dry-run": ["sync-workflows", "--dry-run"],
 }
+# What no code of the project can go below: the interpreter, Typer's rich help, and what a command
+# that opens the store must import (SQLAlchemy's ORM and SQLite dialect, the settings, a table).
+FLOORS: dict[str, list[str]] = {
+    "floor: python -c pass": ["python", "-c", "pass"],
+    "floor: Typer app --help": [
+        "python",
+        "-c",
+        "import typer\napp = typer.Typer(add_completion=False)\n"
+        "@app.command()\ndef status() -> None:\n    pass\n"
+        "@app.command()\ndef runs() -> None:\n    pass\napp()",
+        "--help",
+    ],
+    "floor: store imports": [
+        "python",
+        "-c",
+        "import sqlalchemy.orm, sqlalchemy.dialects.sqlite, pydantic_settings, typer, rich.table",
+    ],
+}
 TARGET_SECONDS = 0.3
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 
@@ -109,9 +127,15 @@ def measure(trees: list[Tree], runs: int) -> None:
     for _ in range(runs):
         for name, argv in COMMANDS.items():
             for tree in trees:
-                wall, cpu, _stderr = run_once(tree, argv)
-                tree.wall.setdefault(name, []).append(wall)
-                tree.cpu.setdefault(name, []).append(cpu)
+                _record(tree, name, argv)
+        for name, argv in FLOORS.items():
+            _record(trees[-1], name, argv)
+
+
+def _record(tree: Tree, name: str, argv: list[str]) -> None:
+    wall, cpu, _stderr = run_once(tree, argv)
+    tree.wall.setdefault(name, []).append(wall)
+    tree.cpu.setdefault(name, []).append(cpu)
 
 
 def print_figures(trees: list[Tree], runs: int) -> None:
@@ -133,6 +157,9 @@ def print_figures(trees: list[Tree], runs: int) -> None:
         if len(trees) == 2:
             line += f"{min(trees[0].wall[name]) / min(trees[1].wall[name]):>7.1f}x"
         print(line)
+    for name in FLOORS:
+        wall, cpu = trees[-1].wall[name], trees[-1].cpu[name]
+        print(f"{name:<26}{min(wall):>12.3f} ({statistics.median(wall):.3f}){min(cpu):>7.3f}")
 
 
 def import_profile(stderr: str, top: int) -> list[tuple[str, int, int]]:
@@ -179,7 +206,7 @@ def print_profiles(trees: list[Tree], top: int) -> None:
 @contextmanager
 def ref_tree(ref: str, folder: Path) -> Iterator[Path]:
     """A detached worktree of `ref` with its `src` compiled; removed afterwards."""
-    path = folder / "ref"
+    path = folder / "worktree"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), ref],
         check=True,

@@ -7,10 +7,13 @@ the active one in the history. Each command runs once untimed (the page cache), 
 the commands taking turns. Processes run the console scripts of this checkout's .venv; with
 `--compare-ref GITREF` a detached worktree of that commit is built in a temporary folder (its
 `src` compiled to bytecode, as `scripts/bootstrap` does) and run with the same interpreter and
-packages (`PYTHONPATH` points at its `src`), the two trees taking turns on the same store:
-before / after and their ratio in one table. `--profile` runs each command once under
-`python -X importtime` and prints its ten costliest imports (cumulative time of the first,
-outermost import of each top-level package, and the self time of all its modules).
+packages (`PYTHONPATH` points at its `src`), the two trees taking turns on copies of one store:
+before / after and their ratio (wall, best of N) in one table. Floors are measured beside them:
+the interpreter alone, a bare two-command Typer app's `--help`, and the imports a command that
+opens the store cannot do without. `--profile` runs each command under
+`python -X importtime` (5 times, the least time of each module kept) and prints its ten
+costliest imports (cumulative time of the first, outermost import of each top-level package,
+and the self time of all its modules).
 
     .venv/bin/python benchmarks/cli_start.py                       # this tree, best of 10
     .venv/bin/python benchmarks/cli_start.py --compare-ref main    # main against this tree
@@ -162,16 +165,32 @@ def print_figures(trees: list[Tree], runs: int) -> None:
         print(f"{name:<26}{min(wall):>12.3f} ({statistics.median(wall):.3f}){min(cpu):>7.3f}")
 
 
-def import_profile(stderr: str, top: int) -> list[tuple[str, int, int]]:
+def import_times(stderr: str) -> dict[str, tuple[int, int]]:
+    """Each module's (self µs, cumulative µs) from `-X importtime` output."""
+    times: dict[str, tuple[int, int]] = {}
+    for line in stderr.splitlines():
+        found = _IMPORT_LINE.match(line)
+        if found is not None:
+            times[found[4]] = (int(found[1]), int(found[2]))
+    return times
+
+
+def fastest(runs: list[dict[str, tuple[int, int]]]) -> dict[str, tuple[int, int]]:
+    """Per module, the least self and cumulative time over the runs (the machine's noise)."""
+    merged: dict[str, tuple[int, int]] = {}
+    for times in runs:
+        for name, (self_us, cumulative_us) in times.items():
+            old = merged.get(name, (self_us, cumulative_us))
+            merged[name] = (min(old[0], self_us), min(old[1], cumulative_us))
+    return merged
+
+
+def import_profile(times: dict[str, tuple[int, int]], top: int) -> list[tuple[str, int, int]]:
     """(top-level package, cumulative µs of its first outermost import, self µs of all its
     modules), costliest first; the project's own package is left out (it holds everything)."""
     cumulative: dict[str, int] = {}
     own: dict[str, int] = {}
-    for line in stderr.splitlines():
-        found = _IMPORT_LINE.match(line)
-        if found is None:
-            continue
-        self_us, cumulative_us, name = int(found[1]), int(found[2]), found[4]
+    for name, (self_us, cumulative_us) in times.items():
         root = name.split(".")[0]
         own[root] = own.get(root, 0) + self_us
         cumulative[root] = max(cumulative.get(root, 0), cumulative_us)
@@ -180,27 +199,27 @@ def import_profile(stderr: str, top: int) -> list[tuple[str, int, int]]:
     return rows[:top]
 
 
-def print_profiles(trees: list[Tree], top: int) -> None:
+def print_profiles(trees: list[Tree], top: int, runs: int) -> None:
     for tree in trees:
         for name, argv in COMMANDS.items():
-            done = subprocess.run(
-                [str(BIN / argv[0]), *argv[1:]],
-                env=environment(tree, importtime=True),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            total = sum(
-                int(found[1])
-                for found in map(_IMPORT_LINE.match, done.stderr.splitlines())
-                if found is not None
-            )
-            modules = sum(1 for line in done.stderr.splitlines() if _IMPORT_LINE.match(line))
-            print(f"\n{tree.label}: {name}: {modules} modules, {total / 1e6:.3f} s importing")
+            times = fastest([_importtime(tree, argv) for _ in range(runs)])
+            total = sum(self_us for self_us, _cumulative in times.values())
+            print(f"\n{tree.label}: {name}: {len(times)} modules, {total / 1e6:.3f} s importing")
             print(f"  {'package':<24}{'cumulative ms':>14}{'self ms':>9}")
-            for root, cumulative_us, self_us in import_profile(done.stderr, top):
+            for root, cumulative_us, self_us in import_profile(times, top):
                 print(f"  {root:<24}{cumulative_us / 1e3:>14.1f}{self_us / 1e3:>9.1f}")
+
+
+def _importtime(tree: Tree, argv: list[str]) -> dict[str, tuple[int, int]]:
+    done = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]],
+        env=environment(tree, importtime=True),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return import_times(done.stderr)
 
 
 @contextmanager
@@ -232,6 +251,9 @@ def main() -> None:
     parser.add_argument("--compare-ref", metavar="GITREF", help="measure this commit too")
     parser.add_argument("--profile", action="store_true", help="print each command's imports")
     parser.add_argument("--top", type=int, default=10, help="imports shown per command")
+    parser.add_argument(
+        "--profile-runs", type=int, default=5, help="importtime runs (least time per module)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zws-cli-start-") as temporary:
         folder = Path(temporary)
@@ -242,7 +264,7 @@ def main() -> None:
             print(f"{args.customers} customers x {args.workflows} workflows, SQLite, {python}")
             print_figures(trees, args.runs)
             if args.profile:
-                print_profiles(trees, args.top)
+                print_profiles(trees, args.top, args.profile_runs)
 
 
 @contextmanager

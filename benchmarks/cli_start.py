@@ -143,14 +143,14 @@ def _record(tree: Tree, name: str, argv: list[str]) -> None:
 
 def print_figures(trees: list[Tree], runs: int) -> None:
     print(
-        f"best of {runs} (median), seconds; CPU = user + system of the process; target <= "
-        f"{TARGET_SECONDS} s"
+        f"best of {runs} (median), seconds; CPU = user + system of the process (the least); "
+        f"target <= {TARGET_SECONDS} s; load average {os.getloadavg()[0]:.1f}"
     )
     header = f"{'command':<26}"
     for tree in trees:
         header += f"{tree.label + ' wall':>22}{'CPU':>7}"
     if len(trees) == 2:
-        header += f"{'ratio':>8}"
+        header += f"{'ratio':>8}{'CPU ratio':>10}"
     print(header)
     for name in COMMANDS:
         line = f"{name:<26}"
@@ -158,7 +158,9 @@ def print_figures(trees: list[Tree], runs: int) -> None:
             best, median = min(tree.wall[name]), statistics.median(tree.wall[name])
             line += f"{best:>12.3f} ({median:.3f}){min(tree.cpu[name]):>7.3f}"
         if len(trees) == 2:
-            line += f"{min(trees[0].wall[name]) / min(trees[1].wall[name]):>7.1f}x"
+            before, after = trees
+            line += f"{min(before.wall[name]) / min(after.wall[name]):>7.1f}x"
+            line += f"{min(before.cpu[name]) / min(after.cpu[name]):>9.1f}x"
         print(line)
     for name in FLOORS:
         wall, cpu = trees[-1].wall[name], trees[-1].cpu[name]

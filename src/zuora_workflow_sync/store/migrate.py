@@ -64,9 +64,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str) -> None:
     """Take the database at `url` back to `revision` ("base" drops every table)."""
-    engine = create_engine_for(url)
     from alembic import command
 
+    engine = create_engine_for(url)
     try:
         with engine.begin() as connection:
             command.downgrade(_config(connection), revision)

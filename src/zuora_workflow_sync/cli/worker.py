@@ -23,6 +23,7 @@ from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store import integrity
 from zuora_workflow_sync.store.runs import SyncRunLedger
 from zuora_workflow_sync.sync.heartbeat import LeaseHeartbeat
 from zuora_workflow_sync.sync.job import Shutdown, new_heartbeat
@@ -118,6 +119,8 @@ def worker(
 ) -> None:
     """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
     with runtime_for_command() as runtime:
+        # A damaged or unmigrated database is refused before any job could write to it.
+        integrity.check(runtime.engine)
         if metrics_port is not None:
             _serve_metrics(metrics_port, metrics_host)
         names = _queue_names(queue, runtime.settings.default_queue)

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from zuora_workflow_sync.store.engine import create_engine_for, reading
 
@@ -40,13 +40,25 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` in one transaction; safe to run concurrently."""
+    """Bring the database at `url` to `revision` in one transaction; safe to run concurrently.
+
+    A database already at the head is only read (no write transaction, so a SQLite command
+    that only reads never pays the integrity check of a first write).
+    """
     engine = create_engine_for(url)
     try:
+        if revision == "head" and _at_head(engine):
+            return
         with engine.begin() as connection:
             upgrade_connection(connection, revision)
     finally:
         engine.dispose()
+
+
+def _at_head(engine: Engine) -> bool:
+    with reading(engine) as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    return revision == head_revision()
 
 
 def downgrade(url: str, revision: str) -> None:

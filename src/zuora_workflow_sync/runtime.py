@@ -9,6 +9,7 @@ import getpass
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -21,7 +22,7 @@ from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.migrate import upgrade
 from zuora_workflow_sync.store.runs import SyncRunLedger
-from zuora_workflow_sync.store.secrets import Keyring
+from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.store.workflows import WorkflowRepository
 
 
@@ -48,12 +49,27 @@ class Runtime:
 
     @cached_property
     def keyring(self) -> Keyring:
-        """The Fernet keys; built on first use so read-only commands need no key."""
+        """The Fernet keys; built on first use so read-only commands need no key.
+
+        A key file is created only while no client secret is stored: a missing key file with
+        secrets in the database is a lost key (SecretsError), never a reason for a new one
+        that could not open them.
+        """
         keys = self.settings.secret_keys
-        return Keyring.from_sources(
-            keys.get_secret_value() if keys is not None else None,
-            self.settings.resolved_key_file,
-        )
+        env_value = keys.get_secret_value() if keys is not None else None
+        key_file = self.settings.resolved_key_file
+        from_env = bool(env_value and env_value.strip())
+        if not from_env and not key_file.exists() and self.customers.stored_secret() is not None:
+            raise SecretsError(missing_key_file(key_file))
+        return Keyring.from_sources(env_value, key_file)
+
+    def check_keys(self, customer_id: int | None = None) -> None:
+        """SecretsError unless the configured keys open a stored client secret (the
+        customer's, or any); nothing stored, nothing to check. An operator's problem, said
+        before anything is dispatched, whatever the customers' circuits say."""
+        stored = self.customers.stored_secret(customer_id)
+        if stored is not None:
+            self.keyring.decrypt(stored)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,6 +84,14 @@ class Runtime:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def missing_key_file(key_file: Path) -> str:
+    return (
+        f"the key file {key_file} is missing while client secrets are stored encrypted: "
+        "restore it from your backup (mode 0600) or set ZWS_SECRET_KEYS to its keys; "
+        "a new key would not open them, so none was made"
+    )
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -53,7 +53,7 @@ def test_no_output_or_log_holds_the_secret_or_a_key_when_every_command_runs(
         outputs += [result.stdout, result.stderr]
     stored_key = (tmp_path / "secret.key").read_text(encoding="ascii").strip()
     monkeypatch.setenv("ZWS_SECRET_KEYS", f"{Keyring.generate_key()},{stored_key}")
-    rotated = cli("keys", "rotate")
+    rotated = cli("keys", "rotate", "--env-keys-saved")
     outputs += [rotated.stdout, rotated.stderr, caplog.text]
 
     assert rotated.stdout == "Re-encrypted 3 client secrets\n"

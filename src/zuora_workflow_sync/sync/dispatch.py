@@ -173,7 +173,10 @@ class Dispatcher:
         return Pipeline(self._queue.enqueue_many, self._queue_errors, recorders=self._recorders)
 
     def dispatch(self, options: DispatchOptions) -> DispatchResult:
-        """Dispatch one customer or every due customer; WorkflowSyncError on bad input."""
+        """Dispatch one customer or every due customer; WorkflowSyncError on bad input, and
+        SecretsError when the keys cannot open the stored client secrets (the operator's to
+        fix: nothing is dispatched, and no customer's circuit hides it)."""
+        self._runtime.check_keys(options.customer_id)
         if options.customer_id is not None:
             return self._one(options, _require_customer(self._runtime, options.customer_id))
         return self._all(options)

@@ -147,15 +147,16 @@ GOOD_KEY = Keyring.generate_key()
 
 
 def _settings(home: Path, backend: Backend, **values: Any) -> Settings:
-    return Settings(
-        home=home,
-        http_max_attempts=1,
-        retry_base_seconds=0,
-        circuit_failure_threshold=3,
-        log_json=True,
+    fields: dict[str, Any] = {
+        "home": home,
+        "http_max_attempts": 1,
+        "retry_base_seconds": 0,
+        "circuit_failure_threshold": 3,
+        "log_json": True,
         **backend.settings_fields,
         **values,
-    )
+    }
+    return Settings(**fields)
 
 
 @pytest.fixture

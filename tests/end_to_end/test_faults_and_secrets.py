@@ -73,17 +73,18 @@ def test_killed_sync_leaves_no_partial_rows_and_is_reclaimed_after_its_lease(
     assert _rows(install)[:2] == (count, count)
 
 
-def test_wrong_encryption_key_refuses_the_dispatch_with_a_clear_reason(
-    install: Installation,
-) -> None:
+def test_wrong_encryption_key_fails_the_run_with_a_clear_reason(install: Installation) -> None:
     customer = install.add_customer("tenant-001", "Acme Corporation")
     install.env["ZWS_SECRET_KEYS"] = Keyring.generate_key()
     done = install.run("sync-workflows", str(customer.id), "--sync")
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [
-        "Sync failed: cannot decrypt a stored client secret: wrong or missing encryption key"
-    ]
-    assert install.runtime.ledger.get(1) is None  # the operator's problem: nothing dispatched
+    assert "Sync failed: 1 of 1 runs failed" in done.stderr
+    run = install.runtime.ledger.get(1)
+    assert run is not None and run.status is RunStatus.FAILED
+    assert run.error_message == (
+        "encryption key problem, for the operator to fix (not counted against the customer): "
+        "cannot decrypt a stored client secret: wrong or missing encryption key"
+    )
     assert _rows(install) == (0, 0, 0)
 
 

@@ -135,12 +135,9 @@ class CustomerRepository:
                 row = conn.execute(statement).first()
         return None if row is None else _to_customer(row._mapping)
 
-    def stored_secret(self, customer_id: int | None = None) -> str | None:
-        """One encrypted client secret (the customer's, else the lowest id's), None if none:
-        enough to tell whether the configured keys open what is stored."""
+    def stored_secret(self) -> str | None:
+        """One encrypted client secret (the lowest id's), None when none is stored."""
         statement = select(CustomerRow.client_secret_encrypted).order_by(CustomerRow.id).limit(1)
-        if customer_id is not None:
-            statement = statement.where(CustomerRow.id == customer_id)
         with reading(self._engine) as conn:
             return conn.execute(statement).scalar_one_or_none()
 

@@ -174,9 +174,9 @@ class Dispatcher:
 
     def dispatch(self, options: DispatchOptions) -> DispatchResult:
         """Dispatch one customer or every due customer; WorkflowSyncError on bad input, and
-        SecretsError when the keys cannot open the stored client secrets (the operator's to
-        fix: nothing is dispatched, and no customer's circuit hides it)."""
-        self._runtime.check_keys(options.customer_id)
+        SecretsError when the keys cannot be read (the operator's to fix: nothing is
+        dispatched, and no customer's circuit hides it)."""
+        self._runtime.check_keys()
         if options.customer_id is not None:
             return self._one(options, _require_customer(self._runtime, options.customer_id))
         return self._all(options)
@@ -338,7 +338,18 @@ class Dispatcher:
             dispatched_by=options.dispatched_by,
             max_attempts=self._runtime.settings.max_attempts,
             batch_size=self._runtime.settings.dispatch_batch_size,
+            synced_after=self._due_cutoff(options),
         )
+
+    def _due_cutoff(self, options: DispatchOptions) -> datetime | None:
+        """A customer synced after this is not due (None with --force): the ledger's INSERT
+        checks it again, for a worker may sync a customer after it was found due."""
+        if options.force:
+            return None
+        window = self._runtime.settings.sync_window_seconds
+        if options.customer_id is None:
+            window = max(0.0, window - options.window_tolerance_seconds)
+        return self._now - timedelta(seconds=window)
 
     def _queue_is_down(self, options: DispatchOptions, result: DispatchResult) -> bool:
         """Check the queue once per command; remember why it is down."""

@@ -15,7 +15,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from zuora_workflow_sync.drivers import require_drivers
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts
+from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster, post_webhook
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.customers import CustomerRepository
@@ -36,6 +36,8 @@ class Runtime:
     ledger: SyncRunLedger = field(init=False)
     workflows: WorkflowRepository = field(init=False)
     alerts: AlertJournal = field(init=False)
+    # How alerts reach the webhook: at once (a command), or a worker's BackgroundPoster.
+    alert_poster: Poster = post_webhook
 
     def __post_init__(self) -> None:
         self.customers = CustomerRepository(self.engine)
@@ -45,7 +47,7 @@ class Runtime:
 
     def failure_alerts(self) -> FailureAlerts:
         """The repeated-failure alerts, delivered to the webhook and written to the journal."""
-        return FailureAlerts.from_settings(self.settings, self.alerts)
+        return FailureAlerts.from_settings(self.settings, self.alerts, self.alert_poster)
 
     @cached_property
     def keyring(self) -> Keyring:

@@ -20,6 +20,7 @@ import typer
 from zuora_workflow_sync.cli.common import runtime_for_command
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring import metrics
+from zuora_workflow_sync.monitoring.alerts import BackgroundPoster
 from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
@@ -131,6 +132,8 @@ def worker(
         # One heartbeat renews the leases of every job of this process.
         heartbeat = new_heartbeat(runtime)
         queues = _open_queues(runtime, names, shutdown, heartbeat)
+        # Alerts are posted off the job threads: a slow webhook never holds a job up.
+        poster = runtime.alert_poster = BackgroundPoster()
         try:
             typer.echo(f"Worker started: queues={','.join(names)}, concurrency={workers}")
             until_idle = _ledger_idle(runtime.ledger, names) if drain else None
@@ -146,6 +149,7 @@ def worker(
                 on_abandon=partial(_give_back, heartbeat),
             )
         finally:
+            poster.close()
             heartbeat.close()
             for opened in queues:
                 opened.close()

@@ -19,6 +19,12 @@ from typing import Any, TextIO
 
 MASK = "[REDACTED]"
 _MIN_SECRET_LENGTH = 6
+_LONGEST_SECRET = 8192
+# Caps of one log line's parts: a remote or operator string (a 131,000-character "id") must not
+# fill the log; the cut says how much was left out.
+FIELD_MAX_CHARS = 500
+MESSAGE_MAX_CHARS = 1000
+TRACEBACK_MAX_CHARS = 20_000
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(
@@ -74,15 +80,24 @@ class RedactingFilter(logging.Filter):
         self._registry = registry
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = clean(record.getMessage(), self._registry)
+        record.msg = self._safe(record.getMessage(), MESSAGE_MAX_CHARS)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = clean(logging.Formatter().formatException(record.exc_info))
+            traceback = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self._safe(traceback, TRACEBACK_MAX_CHARS)
             record.exc_info = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, clean(value, self._registry))
+                setattr(record, key, self._safe(value, FIELD_MAX_CHARS))
         return True
+
+    def _safe(self, text: str, limit: int) -> str:
+        """Redacted first, then cut: a secret straddling the cut cannot leave its prefix. A huge
+        text is redacted only as far as the kept part could reach (masks grow it at most 2x)."""
+        if len(text) <= limit:
+            return clean(text, self._registry)
+        head = clean(text[: 4 * limit + _LONGEST_SECRET], self._registry)
+        return f"{head[:limit]}…[{len(text) - limit:,} more characters cut]"
 
 
 class JsonFormatter(logging.Formatter):
@@ -117,8 +132,10 @@ def configure_logging(
     json_lines: bool = True,
     stream: TextIO | None = None,
     path: Path | None = None,
+    file_level: str | None = None,
 ) -> None:
-    """Install one redacting handler on the root logger: to `path` if given, else a stream."""
+    """Install one redacting handler on the root logger: to `path` if given (at `file_level`,
+    default `level`), else a stream (at `level`). OSError when `path` cannot be opened."""
     root = logging.getLogger()
     for old in list(root.handlers):
         if isinstance(old, _ProductHandler | _ProductFileHandler):
@@ -137,6 +154,6 @@ def configure_logging(
         else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     )
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel((file_level or level if path is not None else level).upper())
     # Alembic narrates every migration check at INFO; only its warnings matter to an operator.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

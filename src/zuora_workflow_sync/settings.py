@@ -180,12 +180,15 @@ class Settings(BaseSettings):
     @field_validator("schedule_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
+        shown = repr(value[:80])
         if len(value.split()) != 5:
-            raise ValueError("expected 5 fields (minute hour day-of-month month day-of-week)")
+            raise ValueError(
+                f"{shown}: expected 5 fields (minute hour day-of-month month day-of-week)"
+            )
         try:
             CronSim(value, datetime(2000, 1, 1, tzinfo=UTC))
         except CronSimError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"{shown}: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -13,6 +13,8 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,21 +41,54 @@ _STANDARD_ATTRS = frozenset(
 
 
 class SecretRegistry:
-    """Secret values known to this process, to be masked wherever they appear in a log."""
+    """Secret values to be masked wherever they appear in a log line.
+
+    A worker's secrets live for one run: `scoped` adds a value while the run is executing and
+    removes it when the run ends (counted, so two runs holding the same secret keep it until
+    both end); only secrets in use cost anything per line. `register` keeps a value for the rest
+    of the process, for one-shot commands (`customers add`, `customers check`).
+    """
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._counts: dict[str, int] = {}
+        self._longest_first: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def register(self, value: str) -> None:
-        if len(value) >= _MIN_SECRET_LENGTH:
-            with self._lock:
-                self._values.add(value)
+        self._add(value)
+
+    @contextmanager
+    def scoped(self, value: str) -> Iterator[None]:
+        """Mask `value` in every line logged, by any thread, until the block ends."""
+        added = self._add(value)
+        try:
+            yield
+        finally:
+            if added:
+                self._remove(value)
+
+    def _add(self, value: str) -> bool:
+        if len(value) < _MIN_SECRET_LENGTH:
+            return False
+        with self._lock:
+            self._counts[value] = self._counts.get(value, 0) + 1
+            self._longest_first = tuple(sorted(self._counts, key=len, reverse=True))
+        return True
+
+    def _remove(self, value: str) -> None:
+        with self._lock:
+            left = self._counts.get(value, 0) - 1
+            if left > 0:
+                self._counts[value] = left
+            else:
+                self._counts.pop(value, None)
+            self._longest_first = tuple(sorted(self._counts, key=len, reverse=True))
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
     def redact(self, text: str) -> str:
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
+        for value in self._longest_first:
             if value in text:
                 text = text.replace(value, MASK)
         for pattern in _PATTERNS:
@@ -61,7 +96,7 @@ class SecretRegistry:
         return text
 
     def __repr__(self) -> str:
-        return f"SecretRegistry(count={len(self._values)})"
+        return f"SecretRegistry(count={len(self._counts)})"
 
 
 SECRETS = SecretRegistry()

@@ -15,6 +15,7 @@ from zuora_workflow_sync.zuora.environments import ALIASES, resolve_base_url
 # Zuora's OAuth client ids are exactly 36 characters (the field constraint of its token
 # request; ../shared/zuora-api.md, DEV-TOKEN), e.g. a UUID.
 CLIENT_ID_LENGTH = 36
+_SHOWN_MAX_LENGTH = 200
 _ENTITY_ID = re.compile(r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.I)
 DEFAULT = "default"
 
@@ -108,7 +109,7 @@ def _printable(value: str, what: str, maximum: int) -> str:
 
 
 def _client_id(value: str) -> str:
-    client_id = _printable(value, "a client id", CLIENT_ID_LENGTH)
+    client_id = _printable(value, "a client id", _SHOWN_MAX_LENGTH)
     if any(character.isspace() for character in client_id):
         raise ConfigurationError("a client id must not contain spaces")
     if len(client_id) != CLIENT_ID_LENGTH:

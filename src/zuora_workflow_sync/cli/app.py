@@ -13,6 +13,8 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from zuora_workflow_sync.cli.version import VersionFlag
+
 _HELP = "Keep a local, versioned copy of the Zuora Workflow definitions of many customers."
 
 
@@ -166,7 +168,7 @@ app = typer.Typer(cls=LazyGroup, **_SETTINGS)
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: VersionFlag = False) -> None:
     """Keep a local, versioned copy of the Zuora Workflow definitions of many customers."""
 
 

@@ -1,7 +1,8 @@
 """Engines for SQLite and PostgreSQL, transactions, and the database clock.
 
 SQLite: WAL, a busy timeout, foreign keys on, and write transactions opened with BEGIN IMMEDIATE
-so concurrent writers queue on the busy timeout instead of failing with "database is locked".
+so concurrent writers queue on the busy timeout instead of failing with "database is locked";
+an engine's first write transaction runs the integrity check first (`store.integrity`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy.sql.expression import FunctionElement, literal_column
 
 from zuora_workflow_sync.drivers import require_psycopg
 from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.store.integrity import SqliteWriteGuard
 from zuora_workflow_sync.store.types import UTCDateTime
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ def _create_sqlite_engine(url: URL, busy_timeout_seconds: float) -> Engine:
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wal: bool) -> None:
     busy_timeout_ms = int(busy_timeout_seconds * 1000)
+    guard = SqliteWriteGuard()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -120,6 +123,8 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wa
         # A deferred transaction that later writes cannot wait for the lock (SQLITE_BUSY at
         # once); IMMEDIATE takes the write lock up front, honouring the busy timeout.
         read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        if not read_only:
+            guard.before_write(conn.connection.dbapi_connection)
         conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 

@@ -2,7 +2,7 @@
 
 The revisions live in `store/migrations`, shipped inside the package. Alembic is imported only
 to migrate or to inspect: a database already at the head revision is recognised without it
-(`upgrade_unless_at_head`, what every command on the embedded default runs first).
+(`upgrade`, which every command on the embedded default runs first, then only reads).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from zuora_workflow_sync.store.engine import create_engine_for, reading
 
@@ -53,13 +53,25 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` in one transaction; safe to run concurrently."""
+    """Bring the database at `url` to `revision` in one transaction; safe to run concurrently.
+
+    A database already at the head is only read (no write transaction, so a SQLite command
+    that only reads never pays the integrity check of a first write), and without Alembic.
+    """
     engine = create_engine_for(url)
     try:
+        if revision == "head" and _at_head(engine):
+            return
         with engine.begin() as connection:
             upgrade_connection(connection, revision)
     finally:
         engine.dispose()
+
+
+def _at_head(engine: Engine) -> bool:
+    with reading(engine) as connection:
+        stored = stored_revisions(connection)
+    return stored == [known_head() or head_revision()]
 
 
 def downgrade(url: str, revision: str) -> None:
@@ -109,16 +121,3 @@ def stored_revisions(connection: Connection) -> list[str]:
         return []
     rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}"))
     return [str(row[0]) for row in rows]
-
-
-def upgrade_unless_at_head(url: str) -> None:
-    """`upgrade(url)`, skipped (and Alembic never imported) when the database is at the head."""
-    engine = create_engine_for(url)
-    try:
-        with reading(engine) as connection:
-            at_head = stored_revisions(connection) == [known_head()]
-        if not at_head:
-            with engine.begin() as connection:
-                upgrade_connection(connection)
-    finally:
-        engine.dispose()

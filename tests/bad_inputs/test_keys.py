@@ -57,7 +57,7 @@ def test_add_refuses_to_make_a_new_key_when_the_key_file_is_gone_and_secrets_are
         "--environment",
         "us-sandbox",
         "--client-id",
-        "client-2",
+        "5b3c1e0a-1f2d-4c1b-9a7e-0a7a5b2c1d42",
         "--no-check",
         input=SECRET + "\n",
     )

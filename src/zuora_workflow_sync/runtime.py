@@ -13,8 +13,11 @@ from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from zuora_workflow_sync.drivers import require_drivers
+from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster, post_webhook
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.alerts import AlertJournal
@@ -103,6 +106,53 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     if migrate and url.startswith("sqlite"):
         upgrade(url)
     return Runtime(settings, create_engine_for(url))
+
+
+def prepare_folders(settings: Settings) -> None:
+    """Create the folders of the files this process may write (the log file, the SQLite files):
+    a folder that cannot be made is a ConfigurationError naming the setting it comes from."""
+    for folder, setting in _folders(settings).items():
+        if folder.exists() and not folder.is_dir():
+            raise ConfigurationError(f"{setting}: {str(folder)[:200]} is not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{setting}: cannot create the folder {str(folder)[:200]} "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
+
+
+def _folders(settings: Settings) -> dict[Path, str]:
+    """Each folder to create, with the setting it comes from (the first, when several)."""
+    found: dict[Path, str] = {}
+    if settings.log_file and settings.log_file != "-":
+        found[Path(settings.log_file).parent] = "ZWS_LOG_FILE"
+    elif not settings.log_file:
+        found[settings.home] = "ZWS_HOME"
+    urls = {
+        "ZWS_DATABASE_URL": settings.resolved_database_url,
+        "ZWS_QUEUE_URL": settings.resolved_queue_url,
+        "ZWS_COORDINATION_URL": settings.resolved_coordination_url,
+    }
+    for name, url in urls.items():
+        file = _sqlite_file(url)
+        if file is not None:
+            given = getattr(settings, name.removeprefix("ZWS_").lower()) is not None
+            found.setdefault(file.parent, name if given else "ZWS_HOME")
+    return found
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a `sqlite:///PATH` URL; None for any other (a bad URL fails later)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    return Path(str(database)).expanduser()
 
 
 def operator_identity() -> str:

@@ -97,7 +97,9 @@ def test_scheduler_refuses_to_start_in_one_line_when_the_cron_is_invalid(
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines() == ["Error: invalid ZWS_SCHEDULE_CRON '0 25 * * *': Bad hour"]
+    assert result.stderr.splitlines() == [
+        "Error: invalid setting ZWS_SCHEDULE_CRON: '0 25 * * *': Bad hour"
+    ]
 
 
 def _refusal(tmp_path: Path, command: list[str], settings: dict[str, str]) -> str:

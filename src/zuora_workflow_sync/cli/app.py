@@ -13,6 +13,7 @@ from zuora_workflow_sync.cli.scheduler import scheduler
 from zuora_workflow_sync.cli.serve import serve
 from zuora_workflow_sync.cli.simulator import simulator
 from zuora_workflow_sync.cli.tasks import tasks_app
+from zuora_workflow_sync.cli.version import VersionFlag
 from zuora_workflow_sync.cli.worker import worker
 from zuora_workflow_sync.cli.workflows import workflows_app
 
@@ -24,7 +25,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: VersionFlag = False) -> None:
     """Keep a local, versioned copy of the Zuora Workflow definitions of many customers."""
 
 

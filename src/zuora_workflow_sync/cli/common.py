@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from zuora_workflow_sync.errors import WorkflowSyncError
+from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.monitoring.logs import clean, configure_logging
-from zuora_workflow_sync.runtime import Runtime, build_runtime
+from zuora_workflow_sync.runtime import Runtime, build_runtime, prepare_folders
 from zuora_workflow_sync.settings import Settings, load_settings
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
@@ -55,12 +55,22 @@ def command_errors(prefix: str = "Error: ") -> Iterator[None]:
 def settings_for_command() -> Settings:
     """Load settings and install logging (JSON lines to ZWS_LOG_FILE) for this invocation."""
     settings = load_settings()
-    configure_logging(
-        settings.log_level,
-        json_lines=settings.log_json,
-        stream=sys.stderr,
-        path=settings.resolved_log_file,
-    )
+    prepare_folders(settings)
+    path = settings.resolved_log_file
+    try:
+        configure_logging(
+            settings.log_level,
+            json_lines=settings.log_json,
+            stream=sys.stderr,
+            path=path,
+            file_level=settings.resolved_log_file_level,
+        )
+    except OSError as exc:
+        setting = "ZWS_LOG_FILE" if settings.log_file else "ZWS_HOME"
+        raise ConfigurationError(
+            f"{setting}: cannot write the log file {str(path)[:200]} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     return settings
 
 

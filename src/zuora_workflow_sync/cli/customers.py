@@ -33,6 +33,7 @@ from zuora_workflow_sync.cli.common import (
     take,
 )
 from zuora_workflow_sync.cli.customer_input import (
+    CLIENT_ID_LENGTH,
     NewCustomer,
     new_customer,
     pacing,
@@ -88,7 +89,11 @@ TenantTypeOption = Annotated[
 def add(
     name: Annotated[str, typer.Option(help="Unique name, 1-200 printable characters.")],
     client_id: Annotated[
-        str, typer.Option(help="OAuth client id of the tenant's Zuora API user (36 characters).")
+        str,
+        typer.Option(
+            help=f"OAuth client id of the tenant's Zuora API user (exactly {CLIENT_ID_LENGTH} "
+            "characters, as Zuora shows it)."
+        ),
     ],
     environment: Annotated[
         str | None,

@@ -158,6 +158,11 @@ def read_client_secret(from_stdin: bool, env_name: str | None, file: Path | None
         raise ConfigurationError("the client secret is empty")
     if len(secret) > _SECRET_MAX_LENGTH:
         raise ConfigurationError(f"the client secret is over {_SECRET_MAX_LENGTH} characters")
+    if not secret.isprintable():
+        raise ConfigurationError(
+            "the client secret holds a control character (tab, escape, NUL, a line break "
+            "inside...): give it exactly as Zuora shows it"
+        )
     SECRETS.register(secret)
     return SecretStr(secret)
 

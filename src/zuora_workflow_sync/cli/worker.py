@@ -131,7 +131,7 @@ def worker(
         shutdown = Shutdown(threading.Event(), grace_seconds=grace * 0.8)
         # One heartbeat renews the leases of every job of this process.
         heartbeat = new_heartbeat(runtime)
-        queues = _open_queues(runtime, names, shutdown, heartbeat)
+        queues = _open_queues(runtime, names, shutdown, heartbeat, require_up=drain)
         # Alerts are posted off the job threads: a slow webhook never holds a job up.
         poster = runtime.alert_poster = BackgroundPoster()
         try:
@@ -184,10 +184,17 @@ def _give_back(heartbeat: LeaseHeartbeat) -> None:
 
 
 def _open_queues(
-    runtime: Runtime, names: Sequence[str], shutdown: Shutdown, heartbeat: LeaseHeartbeat
+    runtime: Runtime,
+    names: Sequence[str],
+    shutdown: Shutdown,
+    heartbeat: LeaseHeartbeat,
+    *,
+    require_up: bool,
 ) -> list[JobQueue]:
-    """Open every queue (a SQLite file that cannot be opened fails the command); a Redis that
-    is down only warns: the worker keeps retrying with backoff rather than crash-looping."""
+    """Open every queue (a SQLite file that cannot be opened fails the command). A Redis that
+    is down only warns a long-running worker, which keeps retrying with backoff rather than
+    crash-looping; with `require_up` (`--drain`: a run to completion, e.g. from cron or CI) it
+    fails the command at once, since there is nothing to drain from a queue it cannot reach."""
     from zuora_workflow_sync.sync.job import execute_run
 
     queues: list[JobQueue] = []
@@ -196,7 +203,10 @@ def _open_queues(
             handler = _RunJobs(runtime, execute_run, shutdown, heartbeat)
             handler.queue = open_queue(runtime.settings.resolved_queue_url, name, handler)
             queues.append(handler.queue)
-            _warn_if_down(handler.queue)
+            if require_up:
+                handler.queue.ping()
+            else:
+                _warn_if_down(handler.queue)
     except BaseException as exc:
         for opened in queues:
             opened.close()

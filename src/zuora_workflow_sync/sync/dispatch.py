@@ -198,6 +198,8 @@ class Dispatcher:
             self._drain(options, result, pipeline)
         if result.skipped_active:
             self._say(f"Customer {customer.name} already has a sync queued or running.")
+        elif result.inline:
+            self._say(f"Sync run recorded for customer: {customer.name}; running it here")
         else:
             self._say(f"Sync job dispatched for customer: {customer.name}")
         return result
@@ -226,7 +228,7 @@ class Dispatcher:
                 f"Skipped {len(result.skipped_active)} customers that already have a sync "
                 "queued or running"
             )
-        self._say(f"Sync jobs dispatched for {result.dispatched} customers")
+        self._say(_dispatched_line(result))
         return result
 
     def _report_open_circuits(self, result: DispatchResult) -> None:
@@ -408,6 +410,17 @@ class Dispatcher:
         window = timedelta(seconds=self._runtime.settings.sync_window_seconds)
         synced = customer.last_synced_at
         return synced is not None and synced > self._now - window
+
+
+def _dispatched_line(result: DispatchResult) -> str:
+    """The specification's line when jobs were queued; what happened instead when some or all
+    of the runs are executed here (`--sync`, or the fallback of a queue that is down)."""
+    queued, here = len(result.queued), len(result.inline)
+    if not here:
+        return f"Sync jobs dispatched for {queued} customers"
+    if not queued:
+        return f"Sync runs recorded for {here} customers; running them here"
+    return f"Sync jobs dispatched for {queued} customers; {here} more run here"
 
 
 class QueueUnavailableAtDispatchError(WorkflowSyncError):

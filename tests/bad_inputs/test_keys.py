@@ -57,7 +57,7 @@ def test_add_refuses_to_make_a_new_key_when_the_key_file_is_gone_and_secrets_are
         "--environment",
         "us-sandbox",
         "--client-id",
-        "client-2",
+        "00000000-0000-4000-8000-000000000002",
         "--no-check",
         input=SECRET + "\n",
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -18,15 +19,18 @@ from sqlalchemy.exc import ArgumentError
 
 from zuora_workflow_sync.drivers import require_drivers
 from zuora_workflow_sync.errors import ConfigurationError
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster, post_webhook
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.migrate import upgrade
 from zuora_workflow_sync.store.runs import SyncRunLedger
-from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.store.workflows import WorkflowRepository
+
+if TYPE_CHECKING:
+    # Imported where used: httpx (the alerts' webhook) and cryptography cost every start.
+    from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster
+    from zuora_workflow_sync.store.secrets import Keyring
 
 
 @dataclass
@@ -39,8 +43,8 @@ class Runtime:
     ledger: SyncRunLedger = field(init=False)
     workflows: WorkflowRepository = field(init=False)
     alerts: AlertJournal = field(init=False)
-    # How alerts reach the webhook: at once (a command), or a worker's BackgroundPoster.
-    alert_poster: Poster = post_webhook
+    # How alerts reach the webhook: at once (None: a command), or a worker's BackgroundPoster.
+    alert_poster: Poster | None = None
 
     def __post_init__(self) -> None:
         self.customers = CustomerRepository(self.engine)
@@ -50,7 +54,10 @@ class Runtime:
 
     def failure_alerts(self) -> FailureAlerts:
         """The repeated-failure alerts, delivered to the webhook and written to the journal."""
-        return FailureAlerts.from_settings(self.settings, self.alerts, self.alert_poster)
+        from zuora_workflow_sync.monitoring.alerts import FailureAlerts, post_webhook
+
+        poster = post_webhook if self.alert_poster is None else self.alert_poster
+        return FailureAlerts.from_settings(self.settings, self.alerts, poster)
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -60,6 +67,8 @@ class Runtime:
         secrets in the database is a lost key (SecretsError), never a reason for a new one
         that could not open them.
         """
+        from zuora_workflow_sync.store.secrets import Keyring, SecretsError
+
         keys = self.settings.secret_keys
         env_value = keys.get_secret_value() if keys is not None else None
         key_file = self.settings.resolved_key_file

@@ -118,8 +118,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
 
 
 def prepare_folders(settings: Settings) -> None:
-    """Create the folders of the files this process may write (the log file, the SQLite files):
-    a folder that cannot be made is a ConfigurationError naming the setting it comes from."""
+    """Create the folders of the log file and of a SQLite database: a folder that cannot be
+    made is a ConfigurationError naming the setting it comes from."""
     for folder, setting in _folders(settings).items():
         if folder.exists() and not folder.is_dir():
             raise ConfigurationError(f"{setting}: {str(folder)[:200]} is not a folder")
@@ -139,16 +139,12 @@ def _folders(settings: Settings) -> dict[Path, str]:
         found[Path(settings.log_file).parent] = "ZWS_LOG_FILE"
     elif not settings.log_file:
         found[settings.home] = "ZWS_HOME"
-    urls = {
-        "ZWS_DATABASE_URL": settings.resolved_database_url,
-        "ZWS_QUEUE_URL": settings.resolved_queue_url,
-        "ZWS_COORDINATION_URL": settings.resolved_coordination_url,
-    }
-    for name, url in urls.items():
-        file = _sqlite_file(url)
-        if file is not None:
-            given = getattr(settings, name.removeprefix("ZWS_").lower()) is not None
-            found.setdefault(file.parent, name if given else "ZWS_HOME")
+    # Not the queue's: a SQLite queue that cannot be opened is "queue unavailable", which
+    # `sync-workflows` answers by syncing inline (the specification's fallback).
+    database = _sqlite_file(settings.resolved_database_url)
+    if database is not None:
+        given = settings.database_url is not None
+        found.setdefault(database.parent, "ZWS_DATABASE_URL" if given else "ZWS_HOME")
     return found
 
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.backends import Backend
-from tests.bad_inputs.conftest import Cli, assert_refused, run_command
+from tests.bad_inputs.conftest import Cli, assert_one_line, assert_refused, run_command
 from tests.cli.conftest import SECRET
 from tests.webhooks import webhook_receiver
 from zuora_workflow_sync.domain.circuit import CircuitPolicy
@@ -57,7 +57,7 @@ def test_add_refuses_to_make_a_new_key_when_the_key_file_is_gone_and_secrets_are
         "--environment",
         "us-sandbox",
         "--client-id",
-        "client-2",
+        "00000000-0000-4000-8000-000000000002",
         "--no-check",
         input=SECRET + "\n",
     )
@@ -262,3 +262,18 @@ def test_sync_reports_a_malformed_key_when_the_customers_circuit_is_open(
     ], done.stderr
     with build_runtime(_settings(tmp_path, backend, secret_keys=SecretStr(GOOD_KEY))) as runtime:
         assert runtime.ledger.list_runs() == []
+
+
+def test_scheduler_once_reports_a_malformed_key_in_one_line_when_secrets_are_stored(
+    cli: Cli,
+) -> None:
+    cli.add("acme")
+    before = cli.dump()
+
+    done = run_command(
+        "workflow-sync", "scheduler", "--once", home=cli.home, env={"ZWS_SECRET_KEYS": "notakey"}
+    )
+
+    assert_one_line(done, "encryption key #1 is not a valid Fernet key")
+    # Only the scheduler's own lease was taken; no run, no customer changed.
+    assert [line for line in cli.dump() if not line.startswith('INSERT INTO "leases"')] == before

@@ -293,11 +293,7 @@ def _key_problem(end: AttemptEnd, exc: SecretsError) -> RunOutcome:
             "customer_id": end.customer.id,
         },
     )
-    return _failed(end, _OperatorKeyError(operator_reason(exc)), counted=False)
-
-
-class _OperatorKeyError(SecretsError):
-    """A SecretsError reworded for the run's record."""
+    return _failed(end, SecretsError(operator_reason(exc)), counted=False)
 
 
 def operator_reason(exc: SecretsError) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -18,15 +19,18 @@ from sqlalchemy.exc import ArgumentError
 
 from zuora_workflow_sync.drivers import require_drivers
 from zuora_workflow_sync.errors import ConfigurationError
-from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster, post_webhook
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.alerts import AlertJournal
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.migrate import upgrade
 from zuora_workflow_sync.store.runs import SyncRunLedger
-from zuora_workflow_sync.store.secrets import Keyring, SecretsError
 from zuora_workflow_sync.store.workflows import WorkflowRepository
+
+if TYPE_CHECKING:
+    # Imported where used: httpx (the alerts' webhook) and cryptography cost every start.
+    from zuora_workflow_sync.monitoring.alerts import FailureAlerts, Poster
+    from zuora_workflow_sync.store.secrets import Keyring
 
 
 @dataclass
@@ -39,8 +43,8 @@ class Runtime:
     ledger: SyncRunLedger = field(init=False)
     workflows: WorkflowRepository = field(init=False)
     alerts: AlertJournal = field(init=False)
-    # How alerts reach the webhook: at once (a command), or a worker's BackgroundPoster.
-    alert_poster: Poster = post_webhook
+    # How alerts reach the webhook: at once (None: a command), or a worker's BackgroundPoster.
+    alert_poster: Poster | None = None
 
     def __post_init__(self) -> None:
         self.customers = CustomerRepository(self.engine)
@@ -50,7 +54,10 @@ class Runtime:
 
     def failure_alerts(self) -> FailureAlerts:
         """The repeated-failure alerts, delivered to the webhook and written to the journal."""
-        return FailureAlerts.from_settings(self.settings, self.alerts, self.alert_poster)
+        from zuora_workflow_sync.monitoring.alerts import FailureAlerts, post_webhook
+
+        poster = post_webhook if self.alert_poster is None else self.alert_poster
+        return FailureAlerts.from_settings(self.settings, self.alerts, poster)
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -60,6 +67,8 @@ class Runtime:
         secrets in the database is a lost key (SecretsError), never a reason for a new one
         that could not open them.
         """
+        from zuora_workflow_sync.store.secrets import Keyring, SecretsError
+
         keys = self.settings.secret_keys
         env_value = keys.get_secret_value() if keys is not None else None
         key_file = self.settings.resolved_key_file
@@ -109,8 +118,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
 
 
 def prepare_folders(settings: Settings) -> None:
-    """Create the folders of the files this process may write (the log file, the SQLite files):
-    a folder that cannot be made is a ConfigurationError naming the setting it comes from."""
+    """Create the folders of the log file and of a SQLite database: a folder that cannot be
+    made is a ConfigurationError naming the setting it comes from."""
     for folder, setting in _folders(settings).items():
         if folder.exists() and not folder.is_dir():
             raise ConfigurationError(f"{setting}: {str(folder)[:200]} is not a folder")
@@ -130,16 +139,12 @@ def _folders(settings: Settings) -> dict[Path, str]:
         found[Path(settings.log_file).parent] = "ZWS_LOG_FILE"
     elif not settings.log_file:
         found[settings.home] = "ZWS_HOME"
-    urls = {
-        "ZWS_DATABASE_URL": settings.resolved_database_url,
-        "ZWS_QUEUE_URL": settings.resolved_queue_url,
-        "ZWS_COORDINATION_URL": settings.resolved_coordination_url,
-    }
-    for name, url in urls.items():
-        file = _sqlite_file(url)
-        if file is not None:
-            given = getattr(settings, name.removeprefix("ZWS_").lower()) is not None
-            found.setdefault(file.parent, name if given else "ZWS_HOME")
+    # Not the queue's: a SQLite queue that cannot be opened is "queue unavailable", which
+    # `sync-workflows` answers by syncing inline (the specification's fallback).
+    database = _sqlite_file(settings.resolved_database_url)
+    if database is not None:
+        given = settings.database_url is not None
+        found.setdefault(database.parent, "ZWS_DATABASE_URL" if given else "ZWS_HOME")
     return found
 
 

@@ -90,11 +90,6 @@ def installed(cli: Cli) -> Cli:
             ("ZWS_LOG_FILE", "cannot write the log file /tmp"),
             id="log-file-a-folder",
         ),
-        pytest.param(
-            {"ZWS_QUEUE_URL": "sqlite:////dev/null/queue.db"},
-            ("ZWS_QUEUE_URL", "is not a folder"),
-            id="queue-under-a-file",
-        ),
     ],
 )
 def test_every_command_names_the_setting_when_a_path_cannot_be_used(

@@ -14,9 +14,7 @@ from typer.testing import CliRunner
 
 from zuora_workflow_sync.cli.sync_workflows import app as sync_app
 from zuora_workflow_sync.monitoring.logs import (
-    FIELD_MAX_CHARS,
     MASK,
-    MESSAGE_MAX_CHARS,
     JsonFormatter,
     RedactingFilter,
     SecretRegistry,
@@ -27,6 +25,9 @@ from zuora_workflow_sync.simulator import SimulatorAdmin
 from .conftest import Cli, assert_one_line, run_command
 
 TENANTS = ("tenant-001", "tenant-002", "tenant-003")
+# The caps of `monitoring.logs` (FIELD_MAX_CHARS, MESSAGE_MAX_CHARS), as the docs state them.
+FIELD_MAX_CHARS = 500
+MESSAGE_MAX_CHARS = 1000
 
 
 def _log_lines(home: Path) -> list[dict[str, object]]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from tests.store.factories import add_customer
@@ -31,6 +32,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("ZWS_HOME", str(tmp_path))
     monkeypatch.setenv("ZWS_STAGGER_MAX_SECONDS", "0")
     monkeypatch.setenv("ZWS_STAGGER_MIN_SECONDS", "0")
+    # The factories' customers hold (fake) encrypted secrets: a key must exist for a dispatch.
+    monkeypatch.setenv("ZWS_SECRET_KEYS", Fernet.generate_key().decode())
     yield tmp_path
 
 

@@ -15,17 +15,18 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.monitoring.logs import clean, configure_logging
 from zuora_workflow_sync.runtime import Runtime, build_runtime, prepare_folders
 from zuora_workflow_sync.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Imported by the functions that print tables: a command printing none never loads rich.
+    from rich.table import Table
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -85,6 +86,8 @@ def runtime_for_command(prefix: str = "Error: ") -> Iterator[Runtime]:
 
 def emit_table(table: Table) -> None:
     """Print a table on stdout; to a pipe or a file, wide enough not to squeeze its columns."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console = Console(highlight=False, soft_wrap=False, width=200)
@@ -108,6 +111,8 @@ def take(items: Iterable[T], count: int) -> tuple[list[T], bool]:
 
 
 def new_table(*headers: str) -> Table:
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for header in headers:
         table.add_column(header, overflow="fold")
@@ -116,6 +121,8 @@ def new_table(*headers: str) -> Table:
 
 def add_row(table: Table, *cells: object) -> None:
     """Cells as plain text on one line: "[red]x" is not markup, CR/LF and ESC are folded."""
+    from rich.text import Text
+
     table.add_row(*(Text("-" if cell is None else clean(str(cell))) for cell in cells))
 
 

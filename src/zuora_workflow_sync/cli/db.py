@@ -24,7 +24,7 @@ from zuora_workflow_sync.cli.common import (
 )
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.store import integrity, migrate
+from zuora_workflow_sync.store import integrity
 from zuora_workflow_sync.store.engine import create_engine_for
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
@@ -138,6 +138,8 @@ def upgrade() -> None:
     The embedded SQLite default is migrated by every command; PostgreSQL needs this once per
     release, before the workers start.
     """
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         migrate.upgrade(url)
@@ -148,6 +150,8 @@ def upgrade() -> None:
 @db_app.command("current", cls=OneLineCommand)
 def current() -> None:
     """Print the revision the database is at, and whether it is behind this code."""
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         revision = None if _missing_sqlite_file(url) else migrate.current(url)
@@ -170,6 +174,8 @@ def check() -> None:
     same check before it starts and refuses a database that fails it; on SQLite, every
     process checks before its first write.
     """
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         if _missing_sqlite_file(url):

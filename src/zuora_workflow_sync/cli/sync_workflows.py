@@ -12,13 +12,12 @@ import os
 import socket
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zuora_workflow_sync.catalog.references import parse_number, shown
 from zuora_workflow_sync.cli.common import fail, settings_for_command
-from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
 from zuora_workflow_sync.cli.version import SyncWorkflowsVersionFlag
 from zuora_workflow_sync.domain.models import OutcomeStatus
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
@@ -29,9 +28,10 @@ from zuora_workflow_sync.sync.dispatch import (
     DispatchResult,
     QueueUnavailableAtDispatchError,
 )
-from zuora_workflow_sync.sync.dispatch_now import dispatch_now
-from zuora_workflow_sync.sync.job import RunOutcome
 from zuora_workflow_sync.sync.preview import preview
+
+if TYPE_CHECKING:
+    from zuora_workflow_sync.sync.job import RunOutcome
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -137,6 +137,10 @@ def _failed(customer_id: str | None, exc: WorkflowSyncError, *, logged: bool) ->
 
 
 def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
+    # Imported here: running syncs (the Zuora client, the queue) costs a --dry-run's start.
+    from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
+    from zuora_workflow_sync.sync.dispatch_now import dispatch_now
+
     messages: list[str] = []
     say = messages.append if as_json else typer.echo
     result = dispatch_now(runtime, options, say)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnExpressionArgument,
@@ -26,7 +26,6 @@ from sqlalchemy import (
     func,
     literal,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, CompileError
 from sqlalchemy.ext.compiler import compiles
@@ -38,6 +37,9 @@ from zuora_workflow_sync.drivers import require_psycopg
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.store.integrity import SqliteWriteGuard
 from zuora_workflow_sync.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 READ_ONLY_OPTION = "zws_read_only"
 _SQLITE_NOW_FORMAT = "%Y-%m-%d %H:%M:%f"
@@ -170,7 +172,11 @@ def insert_ignoring_conflicts(
     unique index, partial ones included.
     """
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

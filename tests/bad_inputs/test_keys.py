@@ -277,3 +277,19 @@ def test_scheduler_once_reports_a_malformed_key_in_one_line_when_secrets_are_sto
     assert_one_line(done, "encryption key #1 is not a valid Fernet key")
     # Only the scheduler's own lease was taken; no run, no customer changed.
     assert [line for line in cli.dump() if not line.startswith('INSERT INTO "leases"')] == before
+
+
+def test_set_secret_makes_a_new_key_when_the_key_file_is_gone_and_no_other_secret_is_stored(
+    cli: Cli,
+) -> None:
+    cli.add("acme")
+    key_file = cli.home / "secret.key"
+    key_file.unlink()
+
+    result = cli("customers", "set-secret", "1", input="a-new-secret\n")
+
+    assert result.exit_code == 0, result.output
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    (token,) = _tokens(cli)
+    key = key_file.read_text(encoding="ascii").strip()
+    assert Keyring([key]).decrypt(token).get_secret_value() == "a-new-secret"

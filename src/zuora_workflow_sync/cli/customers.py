@@ -310,8 +310,14 @@ def set_secret(
 def _keyring_for_new_secret(runtime: Runtime, exclude_id: int | None = None) -> Keyring:
     """The keys to encrypt a new secret with, refused (SecretsError) when they cannot open the
     stored secrets: what they encrypt would belong to another installation. A key file is
-    created only while no other secret is stored."""
-    return _verified_keyring(runtime, exclude_id) or runtime.keyring
+    created only while no other secret is stored (the one replaced needs no old key)."""
+    verified = _verified_keyring(runtime, exclude_id)
+    if verified is not None:
+        return verified
+    keys = runtime.settings.secret_keys
+    return Keyring.from_sources(
+        keys.get_secret_value() if keys is not None else None, runtime.settings.resolved_key_file
+    )
 
 
 def _verified_keyring(runtime: Runtime, exclude_id: int | None = None) -> Keyring | None:

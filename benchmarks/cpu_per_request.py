@@ -253,7 +253,19 @@ def spied(command: list[str], options: Options, label: str) -> list[str]:
         return command
     options.profile.mkdir(parents=True, exist_ok=True)
     output = options.profile / f"{label}.txt"
-    return [py_spy(), "record", "-f", "raw", "-r", "200", "-o", str(output), "--", *command]
+    return [
+        py_spy(),
+        "record",
+        "--gil",
+        "-f",
+        "raw",
+        "-r",
+        "200",
+        "-o",
+        str(output),
+        "--",
+        *command,
+    ]
 
 
 @contextmanager
@@ -350,7 +362,8 @@ def cli_phase(
     simulator_cpu = cpu_seconds(sim.pid) - simulator_before
     if done.returncode != 0:
         raise SystemExit(f"sync-workflows failed ({done.returncode}): {done.stderr[-600:]}")
-    failed = [o for o in json.loads(done.stdout)["inline"] if o["status"] != "succeeded"]
+    result, _ = json.JSONDecoder().raw_decode(done.stdout[done.stdout.index("{") :])  # py-spy's
+    failed = [o for o in result["inline"] if o["status"] != "succeeded"]
     if failed:
         raise SystemExit(f"{len(failed)} runs did not succeed: {failed[0]}")
     measured = json.loads(probe.read_text())

@@ -92,12 +92,44 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate JSON key {key[:40]!r}")
-        result[key] = value
+    result = dict(pairs)  # in C: a key given twice leaves the dict shorter than the pairs
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate JSON key {key[:40]!r}")
+            seen.add(key)
     return result
+
+
+_SPACED_KEY = re.compile(r'"[ \t\n\r]+:')
+
+
+def _key_count(document: Any) -> int:
+    """The keys of every object in a parsed document."""
+    count, stack = 0, [document]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            count += len(item)
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return count
+
+
+def _loads_strict(text: str) -> Any:
+    """`json.loads`, refusing NaN/Infinity and an object that gives a key twice.
+
+    The duplicate check costs a Python call per object; most documents are proven free of
+    duplicates without it: with no whitespace before a colon, every key of the text ends in
+    a `":`, so the text holds at least as many `":` as it gives keys (more when a string holds
+    one), and a key given twice leaves the parsed objects one key short. Equal counts: no key
+    was given twice. Anything else is parsed again with the check on each object."""
+    document = json.loads(text, parse_constant=_reject_constant)
+    if _SPACED_KEY.search(text) is None and text.count('":') == _key_count(document):
+        return document
+    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
 
 
 def _reject_unstorable(document: Any) -> None:
@@ -122,9 +154,7 @@ def parse_json(body: bytes, *, status: int, request_id: str | None) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, no NUL, bounded nesting."""
     try:
         text = body.decode("utf-8")
-        document = json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
-        )
+        document = _loads_strict(text)
         # Strict JSON has no raw control characters in strings, and UTF-8 has no surrogates: a
         # NUL or a lone surrogate can only come from an escape, so most documents need no walk.
         if "\\u0000" in text or "\\ud" in text or "\\uD" in text:

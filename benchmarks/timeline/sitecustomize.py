@@ -77,15 +77,20 @@ def _install_cpu_probe(path: Path) -> None:
     import zuora_workflow_sync.zuora.client as client
 
     probe: dict[str, Any] = {"first": None, "requests": 0}
-    exchange = _original(client, "exchange")
 
-    async def counted_exchange(*args: Any, **kwargs: Any) -> Any:
-        if probe["first"] is None:
-            probe["first"] = time.process_time()
-        probe["requests"] += 1
-        return await exchange(*args, **kwargs)
+    def counted(name: str) -> None:
+        method = _original(client.ZuoraClient, name)
 
-    _replace(client, "exchange", counted_exchange)
+        async def counted_request(*args: Any, **kwargs: Any) -> Any:
+            if probe["first"] is None:  # before its pacing step
+                probe["first"] = time.process_time()
+            probe["requests"] += 1
+            return await method(*args, **kwargs)
+
+        _replace(client.ZuoraClient, name, counted_request)
+
+    counted("_get")  # each API request
+    counted("_request_token")  # each token request
 
     def write() -> None:
         probe["end"] = time.process_time()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
 
 import httpx
@@ -35,24 +35,35 @@ _EXCERPT_CHARS = 300
 
 async def read_body(response: httpx.Response, *, max_bytes: int) -> bytes:
     """The decoded body, or ResponseTooLargeError as soon as it would exceed `max_bytes`."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    return await read_stream(
+        response.aiter_raw(), response.headers, response.status_code, max_bytes=max_bytes
+    )
+
+
+async def read_stream(
+    chunks: AsyncIterator[bytes], headers: Mapping[str, str], status: int, *, max_bytes: int
+) -> bytes:
+    """`read_body` of a body arriving as `chunks`, with its response's `headers` (looked up by
+    lower-case name: give a case-insensitive mapping) and `status`."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "", "gzip"):
         raise ProtocolError(f"unsupported Content-Encoding {encoding[:40]!r}")
-    declared = response.headers.get("content-length", "")
+    request_id = headers.get("zuora-request-id")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise ResponseTooLargeError(
             f"response declares {int(declared)} bytes, over the {max_bytes}-byte cap",
-            status=response.status_code,
-            request_id=response.headers.get("zuora-request-id"),
+            status=status,
+            request_id=request_id,
         )
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     body = bytearray()
-    async for chunk in response.aiter_raw():
-        _append(body, chunk, inflater, max_bytes, response)
+    async for chunk in chunks:
+        _append(body, chunk, inflater, max_bytes, status, request_id)
     if inflater is not None:
-        _append(body, b"", inflater, max_bytes, response)
+        _append(body, b"", inflater, max_bytes, status, request_id)
         if not inflater.eof:
-            raise ProtocolError("truncated gzip body", status=response.status_code)
+            raise ProtocolError("truncated gzip body", status=status)
     return bytes(body)
 
 
@@ -61,7 +72,8 @@ def _append(
     chunk: bytes,
     inflater: Any,
     max_bytes: int,
-    response: httpx.Response,
+    status: int,
+    request_id: str | None,
 ) -> None:
     if inflater is None:
         body.extend(chunk)
@@ -71,7 +83,7 @@ def _append(
             try:
                 piece = inflater.decompress(data, _INFLATE_STEP)
             except zlib.error as exc:
-                raise ProtocolError("corrupt gzip body", status=response.status_code) from exc
+                raise ProtocolError("corrupt gzip body", status=status) from exc
             body.extend(piece)
             data = inflater.unconsumed_tail
             if not data or len(body) > max_bytes:
@@ -79,8 +91,8 @@ def _append(
     if len(body) > max_bytes:
         raise ResponseTooLargeError(
             f"response body exceeds the {max_bytes}-byte cap",
-            status=response.status_code,
-            request_id=response.headers.get("zuora-request-id"),
+            status=status,
+            request_id=request_id,
         )
 
 

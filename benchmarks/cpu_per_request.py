@@ -25,7 +25,9 @@ deleted at the end (pacing and token entries expire by themselves; nothing is fl
 `--compare-ref GITREF` checks GITREF out in a temporary worktree and runs its product processes
 (`PYTHONPATH` to its `src`) and this tree's in alternation, in the same run: on a shared machine
 compare those, not figures of another day. `--profile DIR` records each product process with
-py-spy (`DIR/<engine>-<phase>.txt`, the top functions by own time over all threads).
+py-spy (`--gil`: the thread holding the interpreter; raw stacks in `DIR/<engine>-<code>-<phase>*.txt`)
+and prints the top functions by own time and the product's functions by time in and below
+them, imports left out; py-spy itself slows the processes, so read the figures without it.
 """
 
 from __future__ import annotations
@@ -313,7 +315,8 @@ def profile_top(paths: list[Path], count: int = 25) -> list[str]:
     for path in paths:
         for line in path.read_text().splitlines():
             stack, _, samples = line.rpartition(" ")
-            if "_find_and_load" in stack or not samples.isdigit():
+            # py-spy --gil: an empty stack is a moment no thread held the interpreter.
+            if "_find_and_load" in stack or not stack.strip() or not samples.isdigit():
                 continue
             frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
             total += int(samples)

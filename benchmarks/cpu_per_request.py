@@ -25,9 +25,10 @@ deleted at the end (pacing and token entries expire by themselves; nothing is fl
 `--compare-ref GITREF` checks GITREF out in a temporary worktree and runs its product processes
 (`PYTHONPATH` to its `src`) and this tree's in alternation, in the same run: on a shared machine
 compare those, not figures of another day. `--profile DIR` records each product process with
-py-spy (`--gil`: the thread holding the interpreter; raw stacks in `DIR/<engine>-<code>-<phase>*.txt`)
-and prints the top functions by own time and the product's functions by time in and below
-them, imports left out; py-spy itself slows the processes, so read the figures without it.
+py-spy (`--gil`: the thread holding the interpreter; raw stacks in
+`DIR/<engine>-<code>-<phase>*.txt`) and prints the top functions by own time and the product's
+functions by time in and below them, imports left out; py-spy itself slows the processes, so
+read the figures without it.
 """
 
 from __future__ import annotations

@@ -13,9 +13,14 @@ an incremental re-sync. Each phase's CPU is read per process:
   Their idle CPU over the same time (measured before the phases) is printed beside it.
 
 The simulator's CPU over the phase (/proc) and the requests it answered (its stats: tokens,
-listings, exports) give both figures per request. PostgreSQL: a database of its own, created and
-dropped; Redis: `--redis-url` (default db 0) under a queue name of its own, whose keys are
-deleted at the end (pacing and token entries expire by themselves; nothing is flushed).
+listings, exports) give both figures per request. A "bare" row first: the same requests as a
+full sync sent by this process through the product's HTTP pool, strict JSON parsing and
+models alone (no pacing, token cache, store or queue): what the client's own layers cost a
+request on this machine, below which the product cannot go.
+
+PostgreSQL: a database of its own, created and dropped; Redis: `--redis-url` (default db 0)
+under a queue name of its own, whose keys are deleted at the end (pacing and token entries
+expire by themselves; nothing is flushed).
 
     .venv/bin/python benchmarks/cpu_per_request.py
     .venv/bin/python benchmarks/cpu_per_request.py --engine sqlite --repeat 3
@@ -34,6 +39,7 @@ read the figures without it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -48,6 +54,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from pydantic import SecretStr
@@ -62,6 +69,9 @@ from zuora_workflow_sync.store import migrate
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import SyncRunRow
 from zuora_workflow_sync.sync.dispatch import Dispatcher, DispatchOptions
+from zuora_workflow_sync.zuora.models import AccessToken, WorkflowExport, WorkflowPage
+from zuora_workflow_sync.zuora.responses import parse_json
+from zuora_workflow_sync.zuora.transport import TransportLimits, exchange, get, new_http_client
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -509,6 +519,66 @@ def run_engine(engine: str, code: str, src: Path | None, options: Options) -> li
         return phases
 
 
+def bare_phase(options: Options) -> Phase:
+    """The same requests as a full sync (a token, a listing page, the exports 4 at a time per
+    customer, the customers one after another), by this process through the product's HTTP
+    pool, strict JSON parsing and models, with no pacing, token cache, store or queue: what a
+    request costs the client's own layers on this machine."""
+    with simulator(options) as (sim, admin):
+        views = admin.tenants()
+        admin.reset_stats()
+        simulator_before, wall_before = cpu_seconds(sim.pid), time.monotonic()
+        before = time.process_time()
+        asyncio.run(_bare_requests(views))
+        product_cpu = time.process_time() - before
+        return Phase(
+            "bare",
+            "none",
+            "full",
+            product_cpu,
+            cpu_seconds(sim.pid) - simulator_before,
+            int(admin.stats()["totals"]["requests"]),
+            time.monotonic() - wall_before,
+        )
+
+
+async def _bare_requests(views: list[dict[str, Any]]) -> None:
+    limits = TransportLimits()
+    async with new_http_client(limits, max_connections=8) as http:
+        for view in views:
+            await _bare_customer(http, view, limits)
+
+
+async def _bare_customer(http: Any, view: dict[str, Any], limits: TransportLimits) -> None:
+    credentials = TenantCredentials.from_view(view)
+    form = {
+        "client_id": credentials.client_id,
+        "client_secret": credentials.client_secret,
+        "grant_type": "client_credentials",
+    }
+    token_request = http.build_request("POST", f"{credentials.base_url}/oauth/token", data=form)
+    raw = await exchange(http, token_request, limits)
+    token = AccessToken.model_validate(parse_json(raw.body, status=200, request_id=None))
+    headers = {
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip",
+        "Authorization": f"Bearer {token.access_token.get_secret_value()}",
+    }
+    if view["multi_entity"]:
+        headers["Zuora-Entity-Ids"] = credentials.entity_ids[0]
+    url = credentials.base_url + "/workflows"
+    raw = await get(http, url, {"page": "1", "page_length": "50"}, headers, limits)
+    page = WorkflowPage.model_validate(parse_json(raw.body, status=200, request_id=None))
+    gate = asyncio.Semaphore(4)
+
+    async def export(workflow_id: int) -> None:
+        async with gate:
+            raw = await get(http, f"{url}/{workflow_id}/export", None, headers, limits)
+        WorkflowExport.model_validate(parse_json(raw.body, status=200, request_id=None))
+
+    await asyncio.gather(*(export(item.id) for item in page.data))
+
+
 @contextmanager
 def reference_tree(ref: str | None) -> Iterator[Path | None]:
     """GITREF checked out in a temporary worktree (its `src`), or None."""
@@ -555,6 +625,9 @@ def main() -> None:
         if ref_src is not None:
             codes.insert(0, (str(options.compare_ref)[:9], ref_src))
         for _ in range(options.repeat):
+            bare = bare_phase(options)
+            report([bare])
+            phases.append(bare)
             for engine in options.engines:
                 for code, src in codes:
                     done = run_engine(engine, code, src, options)

@@ -48,8 +48,9 @@ def _postgres_bin(name: str) -> Path:
 class PrivatePostgres:
     """A throw-away PostgreSQL cluster (trust auth, fsync off) that a test may restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int = 200) -> None:
         self._initdb = _postgres_bin("initdb")
+        self._max_connections = max_connections
         self._pg_ctl = _postgres_bin("pg_ctl")
         self._user = _cluster_user()
         self.port = free_port()
@@ -99,7 +100,7 @@ class PrivatePostgres:
     def _pg_ctl_run(self, action: str, *extra: str) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+            f"-c fsync=off -c full_page_writes=off -c max_connections={self._max_connections}"
         )
         self._run(
             self._pg_ctl,
@@ -144,9 +145,10 @@ def _cluster_user() -> pwd.struct_passwd | None:
 
 
 class PrivateRedis:
-    """A redis-server without persistence on a free port: a kill loses every key."""
+    """A redis-server on a free port; without persistence (the default) a kill loses every key,
+    with `persistent` every write is in its append-only file first (fsync always)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             service_missing("redis-server not found on PATH")
@@ -154,6 +156,7 @@ class PrivateRedis:
         self.port = free_port()
         self._folder = folder
         self._folder.mkdir(parents=True, exist_ok=True)
+        self._persistent = persistent
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: int = 0) -> str:
@@ -169,7 +172,9 @@ class PrivateRedis:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self._persistent else "no",
+            "--appendfsync",
+            "always",
             "--daemonize",
             "no",
             "--dir",

@@ -9,11 +9,13 @@ import asyncio
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.backends import Backend
 from tests.polling import wait_until
+from tests.reliability.invariants import assert_invariants
 from zuora_workflow_sync.domain.models import Customer, RunStatus
 from zuora_workflow_sync.pacing import TenantLimits, open_pacer, tenant_key, tenant_limits
 from zuora_workflow_sync.settings import Settings
@@ -34,7 +36,7 @@ SLOW_EXPORT_MS = 20_000
 
 
 def test_killed_worker_run_completes_without_partial_rows_when_the_reaper_reclaims_it(
-    backend: Backend, make_fleet: FleetFactory
+    backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
     fleet = make_fleet(backend, **ONE_EXPORT)
     run_id, worker = sync_in_flight(fleet)
@@ -55,6 +57,7 @@ def test_killed_worker_run_completes_without_partial_rows_when_the_reaper_reclai
     count = len(fleet.admin.workflows(SEEDED_TENANT))
     assert fleet.row_totals() == (count, count, fleet.expected_tasks())
     assert fleet.runs() == [run]
+    assert_invariants(fleet, tmp_path)
 
 
 def _limits(settings: Settings, customer: Customer) -> TenantLimits:
@@ -112,7 +115,7 @@ def _assert_succeeded_once_more_and_customer_unharmed(
 
 @pytest.mark.timeout(180)
 def test_killed_worker_frees_its_slots_within_seconds_and_its_run_succeeds_at_the_defaults(
-    backend: Backend, make_fleet: FleetFactory
+    backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
     fleet = make_fleet(backend)
     run_id, customer, worker = _slow_sync(fleet, "worker-0")
@@ -134,11 +137,12 @@ def test_killed_worker_frees_its_slots_within_seconds_and_its_run_succeeds_at_th
 
     assert freed_after < 10.0
     _assert_succeeded_once_more_and_customer_unharmed(fleet, run_id, customer, rescuer)
+    assert_invariants(fleet, tmp_path)
 
 
 @pytest.mark.timeout(120)
 def test_runs_are_reclaimed_within_seconds_when_a_worker_is_stopped_by_two_signals(
-    backend: Backend, make_fleet: FleetFactory
+    backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
     fleet = make_fleet(backend)
     # The rescuer is started (and warm) before the signals, but paused while worker-0 takes
@@ -174,3 +178,4 @@ def test_runs_are_reclaimed_within_seconds_when_a_worker_is_stopped_by_two_signa
     _assert_succeeded_once_more_and_customer_unharmed(fleet, run_id, customer, rescuer)
     given_back = [e for e in fleet.log("worker-0") if e.get("event") == "leases_given_back"]
     assert [entry["run_ids"] for entry in given_back] == [[run_id]]
+    assert_invariants(fleet, tmp_path)

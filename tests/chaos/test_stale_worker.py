@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.backends import Backend, sqlite_backend
 from tests.polling import wait_until
+from tests.reliability.invariants import assert_invariants
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.sync.job import execute_run
 
@@ -72,7 +73,7 @@ def assert_refused_and_not_duplicated(fleet: Fleet, run_id: int, rescued: tuple[
 
 
 def test_stale_worker_write_is_refused_when_it_wakes_after_its_run_was_reclaimed(
-    backend: Backend, make_fleet: FleetFactory
+    backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
     fleet = make_fleet(backend, **ONE_EXPORT)
     run_id, worker = sync_in_flight(fleet)
@@ -82,6 +83,7 @@ def test_stale_worker_write_is_refused_when_it_wakes_after_its_run_was_reclaimed
         rescued = fleet.row_totals()
 
     assert_refused_and_not_duplicated(fleet, run_id, rescued)
+    assert_invariants(fleet, tmp_path)
 
 
 @contextmanager
@@ -128,3 +130,4 @@ def test_stale_commit_is_refused_when_the_worker_wakes_with_a_complete_fetch_on_
     assert_refused_and_not_duplicated(fleet, run.id, rescued)
     assert fleet.served(SEEDED_TENANT, "export") == 2 * count
     assert not [entry for entry in fleet.log("worker-0") if entry.get("error_class")]
+    assert_invariants(fleet, tmp_path)

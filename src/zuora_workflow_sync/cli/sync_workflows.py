@@ -156,8 +156,16 @@ def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
     elif options.inline:
         print_summary(runtime, outcomes)
     failed = [o for o in outcomes if o.status is OutcomeStatus.FAILED]
-    if failed:
-        typer.echo(f"Sync failed: {len(failed)} of {len(outcomes)} runs failed", err=True)
+    # A database error (disk full, server restarting) leaves the run to the reaper: not done.
+    stopped = [o for o in outcomes if o.status is OutcomeStatus.DATABASE_ERROR]
+    if failed or stopped:
+        also = (
+            f"; {len(stopped)} stopped by a database error (the reaper retries them once a "
+            "worker runs)"
+            if stopped
+            else ""
+        )
+        typer.echo(f"Sync failed: {len(failed)} of {len(outcomes)} runs failed{also}", err=True)
         return 1
     return 0
 

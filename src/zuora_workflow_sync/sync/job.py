@@ -53,6 +53,7 @@ from zuora_workflow_sync.sync.ending import (
 )
 from zuora_workflow_sync.sync.fetch import FetchResult, KnownWorkflow, fetch_workflows
 from zuora_workflow_sync.sync.heartbeat import HeldRun, LeaseHeartbeat, Requeue
+from zuora_workflow_sync.sync.pause_points import pause_point
 from zuora_workflow_sync.sync.progress import JobProgress
 from zuora_workflow_sync.sync.session import JobSession
 
@@ -201,11 +202,14 @@ def _store_and_end(end: AttemptEnd, result: FetchResult) -> RunOutcome:
     end.held.ending = True
     if end.held.lost.is_set():  # the heartbeat found the run taken over: the fence would refuse
         return lease_lost(end)
+    pause_point("before_commit", end.claimed.run_id)
     try:
         counts, previous = _store(end, result)
     except Exception as exc:
         return end.failed(exc)
-    return end.succeeded(counts, previous)
+    outcome = end.succeeded(counts, previous)
+    pause_point("after_commit", end.claimed.run_id)
+    return outcome
 
 
 def _read_zuora(

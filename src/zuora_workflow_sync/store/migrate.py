@@ -119,5 +119,5 @@ def stored_revisions(connection: Connection) -> list[str]:
     """The revisions recorded in the database (none when it was never migrated)."""
     if not connection.dialect.has_table(connection, _VERSION_TABLE):
         return []
-    rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+    rows = connection.execute(text("SELECT version_num FROM alembic_version"))
     return [str(row[0]) for row in rows]

@@ -191,7 +191,12 @@ def simulator(options: Options) -> Iterator[tuple[str, list[tuple[str, str, str,
         yield base_url, tenants
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            # A loaded machine: the figures are printed already, do not lose them to a slow exit.
+            process.kill()
+            process.wait()
 
 
 @contextmanager

@@ -69,7 +69,7 @@ COMMANDS: dict[str, Entry] = {
         "serve",
         "serve",
         "one_line",
-        "Serve the web dashboard and its /metrics (needs the [web] extra).",
+        "Serve the web dashboard and its /metrics (needs the web extra).",
     ),
     "customers": _entry(
         "customers",

@@ -55,7 +55,7 @@ def serve(
     ),
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the web dashboard and its /metrics (needs the [web] extra)."""
+    """Serve the web dashboard and its /metrics (needs the web extra)."""
     with command_errors():
         settings = settings_for_command()
         require_web()

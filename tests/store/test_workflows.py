@@ -202,3 +202,21 @@ def test_bulk_statements_are_used_when_many_workflows_change(syncer: Syncer) -> 
     assert syncer.sync(changed).updated == 600
     assert count_rows(syncer.engine, WorkflowTaskRow) == 600
     assert count_rows(syncer.engine, WorkflowHistoryRow) == 1200
+
+
+def test_documents_read_back_as_fetched_when_created_and_changed(syncer: Syncer) -> None:
+    """The canonical JSON text bound once for the hash and both tables is the document itself:
+    an object on PostgreSQL (JSONB), the same values on SQLite, non-ASCII text kept."""
+    first = workflow(1)
+    first.document["workflow"]["description"] = 'Facture réglée ✓ "quoted" \\ back'
+    first.document["nested"] = {"b": [1, 2.5, None, True], "a": {"z": "", "y": []}}
+    syncer.sync([first])
+    changed = workflow(1, "2.0")
+    changed.document["extra"] = {"ключ": "значение"}
+    syncer.sync([changed])
+    with syncer.engine.connect() as conn:
+        history = conn.execute(
+            select(WorkflowHistoryRow.document).order_by(WorkflowHistoryRow.id)
+        ).scalars()
+        assert list(history) == [first.document, changed.document]
+    assert syncer.rows()[1].document == changed.document

@@ -277,7 +277,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")  # the tests own 1-15
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per process")
     parser.add_argument(
         "--skip-naive", action="store_true", help="time the real dispatch only (much quicker)"

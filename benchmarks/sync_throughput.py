@@ -77,7 +77,7 @@ from zuora_workflow_sync.zuora import TransportLimits, new_http_client
 BIN = Path(sys.executable).parent
 LINE = re.compile(r"(\S+)  (http://\S+)  client_id=(\S+)  client_secret=(\S+)")
 ADMIN_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-BENCH_REDIS = "redis://127.0.0.1:6379/15"
+BENCH_REDIS = "redis://127.0.0.1:6379/0"  # database 0: the tests own 1-15
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from tests.reliability.invariants import assert_invariants
 from zuora_workflow_sync.domain.clock import SYSTEM_CLOCK
 from zuora_workflow_sync.store.tables import SyncRunRow, WorkflowRow, WorkflowTaskRow
 
-pytestmark = [pytest.mark.end_to_end]
+pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 
 
 def lose_a_task(fleet: Fleet) -> None:

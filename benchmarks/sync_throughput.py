@@ -27,7 +27,9 @@ the median time of each step of a job over the timed passes (`job_timeline.py`).
 each timed pass (untimed, through the simulator's admin API), so the pass stores their new
 content: history rows, and their tasks replaced with every index on them (otherwise a pass
 re-exports unchanged content and writes no task). `--redis-url` picks the Redis database of
-the queue and coordination (PostgreSQL + Redis only; flushed before and after).
+the queue and coordination (PostgreSQL + Redis only; flushed before and after). The workers'
+peak resident set (VmHWM) is printed after the timed passes (issue 17: <= 150 MB at
+`--concurrency 16`).
 `--without-read-indexes` drops what the read side and the dashboard added to the write path
 (revisions 0004 and 0006: the task text index and its triggers, the priority index, the indexes
 on workflows' tombstones and runs' finish times) after the migrations: the same code, the store
@@ -264,8 +266,16 @@ def drop_read_indexes(database_url: str) -> None:
     print("read-side indexes and triggers dropped (the store as before revisions 0004, 0006)")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident set (VmHWM in /proc/PID/status), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 @contextmanager
-def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
+def workers(options: Options, env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
     home = Path(env["ZWS_HOME"])
     if options.timeline:
         (home / "timeline").mkdir()
@@ -292,7 +302,7 @@ def workers(options: Options, env: dict[str, str]) -> Iterator[None]:
         time.sleep(3.0)  # imports and queue connections, before any timing
         if any(process.poll() is not None for process in processes):
             raise SystemExit("a worker exited at start; run one by hand to see why")
-        yield
+        yield processes
     finally:
         for process in processes:
             process.terminate()
@@ -493,11 +503,12 @@ def main() -> None:
         admin = SimulatorAdmin(base_url)
         admin.update_settings(token_ip_limit_enabled=False)
         register(settings, admin)
-        with workers(options, env), diagnosed(settings.home):
+        with workers(options, env) as processes, diagnosed(settings.home):
             warm, failed, _ = sync_everyone(settings, options.timeout)
             print(f"warm-up pass (tokens fetched): {warm:.2f} s, {failed} not succeeded")
             timed_from = time.monotonic()
             passes = [measure(options, admin, settings) for _ in range(options.repeat)]
+            peaks = [peak_rss_mb(process.pid) for process in processes]
         if options.timeline:  # the workers wrote their events as they stopped
             print("\n".join(job_timeline.report(settings.home / "timeline", timed_from)))
         reference = asyncio.run(reference_seconds(options, admin))
@@ -510,6 +521,11 @@ def main() -> None:
             f"{figure.tokens_issued:6d}  {figure.peak_in_flight:11d}  {figure.failed_runs:6d}  "
             f"{figure.updated_workflows:7d}"
         )
+    print(
+        f"worker peak RSS (VmHWM) at {options.concurrency} jobs each: "
+        + ", ".join(f"{peak:.0f}" for peak in peaks)
+        + " MB (target <= 150 MB at 16 jobs per worker)"
+    )
     ratios = [figure.ratio for figure in passes]
     print(f"ratio: best {min(ratios):.3f}, median {statistics.median(ratios):.3f} (target <= 1.15)")
     best = min(figure.wall_seconds for figure in passes)

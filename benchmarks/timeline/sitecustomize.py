@@ -5,6 +5,10 @@ and names an output folder in ZWS_BENCH_TIMELINE. Each worker then records, on t
 monotonic clock, when every job starts, has claimed its run, enters and leaves the tenant's
 pacing gate, sends and receives each request, and ends, and writes them to `<pid>.json` in that
 folder at exit. It wraps product functions from outside; the product itself is unchanged.
+
+`cpu_per_request.py` names a file in ZWS_BENCH_CPU instead: the process then notes its CPU time
+(every thread's, `time.process_time`) when its first request to Zuora is sent, and writes it
+with its CPU time at exit and its request count: start-up (imports, settings, store) left out.
 """
 
 from __future__ import annotations
@@ -69,6 +73,32 @@ def _install(folder: Path) -> None:
     atexit.register(write)
 
 
+def _install_cpu_probe(path: Path) -> None:
+    import zuora_workflow_sync.zuora.client as client
+
+    probe: dict[str, Any] = {"first": None, "requests": 0}
+
+    def counted(name: str) -> None:
+        method = _original(client.ZuoraClient, name)
+
+        async def counted_request(*args: Any, **kwargs: Any) -> Any:
+            if probe["first"] is None:  # before its pacing step
+                probe["first"] = time.process_time()
+            probe["requests"] += 1
+            return await method(*args, **kwargs)
+
+        _replace(client.ZuoraClient, name, counted_request)
+
+    counted("_get")  # each API request
+    counted("_request_token")  # each token request
+
+    def write() -> None:
+        probe["end"] = time.process_time()
+        path.write_text(json.dumps(probe))
+
+    atexit.register(write)
+
+
 def _original(owner: Any, name: str) -> Any:
     return getattr(owner, name)
 
@@ -80,3 +110,6 @@ def _replace(owner: Any, name: str, value: Any) -> None:
 _folder = os.environ.get("ZWS_BENCH_TIMELINE")
 if _folder and "worker" in sys.argv:
     _install(Path(_folder))
+_cpu_path = os.environ.get("ZWS_BENCH_CPU")
+if _cpu_path:
+    _install_cpu_probe(Path(_cpu_path))

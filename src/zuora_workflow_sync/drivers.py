@@ -14,13 +14,21 @@ from zuora_workflow_sync.errors import ConfigurationError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
-else:
+
+
+def __getattr__(name: str) -> type[Exception]:
+    """`RedisError`, imported on first use (redis-py costs a CLI start ~70 ms otherwise)."""
+    if name != "RedisError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
         from redis.exceptions import RedisError
     except ImportError:
 
-        class RedisError(Exception):
+        class RedisError(Exception):  # type: ignore[no-redef]
             """Stands in for redis-py's root error when it is not installed: nothing raises it."""
+
+    globals()["RedisError"] = RedisError
+    return RedisError
 
 
 __all__ = ["RedisError", "missing_extra", "redis_class", "require_drivers", "require_psycopg"]

@@ -6,14 +6,20 @@ One machine needs no setting at all: data and queue live in SQLite files under `
 
 from __future__ import annotations
 
+import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zuora_workflow_sync.errors import ConfigurationError
+
+_LEVEL = r"(?i)^(debug|info|warning|error)$"
 
 
 class Settings(BaseSettings):
@@ -147,11 +153,43 @@ class Settings(BaseSettings):
         pattern=r"^(auto|graphviz|grandalf)$",
         description="The task graph's layout: Graphviz's dot when installed (auto), or grandalf.",
     )
-    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
+    log_level: str = Field(
+        default="INFO",
+        pattern=_LEVEL,
+        description="Level of the log on stderr (ZWS_LOG_FILE=-), and of the file unless "
+        "ZWS_LOG_FILE_LEVEL is set (the file never gets less than INFO from it).",
+    )
+    log_file_level: str | None = Field(
+        default=None, pattern=_LEVEL, description="Level of the log file (default: see log_level)."
+    )
     log_json: bool = True
     log_file: str | None = Field(
         default=None, description="JSON log file; '-' for stderr (e.g. under systemd)."
     )
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never holds the URL: a Slack webhook URL embeds its token.
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("expected an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        shown = repr(value[:80])
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"{shown}: expected 5 fields (minute hour day-of-month month day-of-week)"
+            )
+        try:
+            CronSim(value, datetime(2000, 1, 1, tzinfo=UTC))
+        except CronSimError as exc:
+            raise ValueError(f"{shown}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
@@ -199,6 +237,15 @@ class Settings(BaseSettings):
         return Path(self.log_file) if self.log_file else self.home / "zws.log"
 
     @property
+    def resolved_log_file_level(self) -> str:
+        """The log file's level: ZWS_LOG_FILE_LEVEL, else ZWS_LOG_LEVEL but never above INFO,
+        so a quiet console (the demo's WARNING) still leaves one line per sync attempt."""
+        if self.log_file_level is not None:
+            return self.log_file_level.upper()
+        level = logging.getLevelName(self.log_level.upper())
+        return str(logging.getLevelName(min(level, logging.INFO)))
+
+    @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.home / "secret.key"
 
@@ -223,5 +270,7 @@ def load_settings() -> Settings:
         first = exc.errors(include_input=False, include_url=False)[0]
         name = "ZWS_" + "_".join(str(part) for part in first["loc"]).upper() if first["loc"] else ""
         raise ConfigurationError(
-            f"invalid setting {name}: {first['msg']}".replace(" :", ":")
+            f"invalid setting {name}: {first['msg'].removeprefix('Value error, ')}".replace(
+                " :", ":"
+            )
         ) from None

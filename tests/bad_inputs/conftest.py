@@ -32,10 +32,15 @@ class Command:
 
 
 def run_command(
-    program: str, *args: str, home: Path, env: dict[str, str] | None = None, input: str = ""
+    program: str,
+    *args: str,
+    home: Path,
+    env: dict[str, str] | None = None,
+    input: str = "",
+    timeout: float = 120,
 ) -> Command:
     """`program` (`workflow-sync` or `sync-workflows`) as a process with ZWS_HOME = `home`, no other
-    ZWS_* variable from outside, then `env` on top."""
+    ZWS_* variable from outside, then `env` on top; killed (TimeoutExpired) after `timeout`."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ZWS_")}
     environment.update({"ZWS_HOME": str(home), "COLUMNS": "200"}, **(env or {}))
     done = subprocess.run(
@@ -44,18 +49,21 @@ def run_command(
         input=input,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     return Command(done.returncode, done.stdout, done.stderr)
 
 
-def assert_one_line(command: Command, *fragments: str, returncode: int = 1) -> None:
-    """Exit `returncode`, exactly one `Error:` line on stderr holding `fragments`, no traceback."""
+def assert_one_line(
+    command: Command, *fragments: str, returncode: int = 1, prefix: str = "Error: "
+) -> None:
+    """Exit `returncode`, exactly one `Error:` line (`Sync failed:` for `sync-workflows`) on
+    stderr holding `fragments`, no traceback."""
     assert command.returncode == returncode, (command.stdout, command.stderr)
     assert "Traceback" not in command.stderr + command.stdout
     lines = command.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), command.stderr
+    assert len(lines) == 1 and lines[0].startswith(prefix), command.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
 

@@ -19,6 +19,7 @@ from zuora_workflow_sync.cli import app
 from zuora_workflow_sync.store.engine import create_engine_for
 
 SECRET = "zuora-test-secret-5b7f0c9e41d2"
+CLIENT_ID = "8f14e45f-ceea-467f-a0e6-0a7a5b2c1d3e"  # Zuora's are 36 characters
 
 
 class Cli:
@@ -38,7 +39,7 @@ class Cli:
     def add(self, name: str = "acme", *options: str, secret: str = SECRET) -> Result:
         """`customers add --no-check` (the host is not a real tenant) with the secret on stdin;
         asserts it worked."""
-        tenant = ("--environment", "us-sandbox", "--client-id", "client-1", "--no-check")
+        tenant = ("--environment", "us-sandbox", "--client-id", CLIENT_ID, "--no-check")
         result = self("customers", "add", "--name", name, *tenant, *options, input=secret + "\n")
         assert result.exit_code == 0, result.output
         return result

@@ -21,7 +21,7 @@ from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorServer
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.tables import Base
 
-from .conftest import Cli, assert_refused
+from .conftest import CLIENT_ID, Cli, assert_refused
 
 TENANT = "tenant-001"  # 12 workflows, one entity
 JSON_KEYS = {
@@ -195,7 +195,7 @@ def test_check_reports_an_unreachable_host_when_the_customer_was_added_without_a
 ) -> None:
     port = _closed_port()
     added = check_cli.add_with(
-        "offline", "client-1", "some-secret-1", "--no-check", base_url=f"http://127.0.0.1:{port}"
+        "offline", CLIENT_ID, "some-secret-1", "--no-check", base_url=f"http://127.0.0.1:{port}"
     )
 
     result = check_cli.check("offline")

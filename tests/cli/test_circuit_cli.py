@@ -12,7 +12,7 @@ from zuora_workflow_sync.domain.circuit import CircuitPolicy
 from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.engine import writing
 
-from .conftest import Cli, assert_refused
+from .conftest import CLIENT_ID, Cli, assert_refused
 
 WORKFLOW_VIEW = "the Zuora user lacks Workflow View Access"
 
@@ -100,7 +100,7 @@ def test_add_refuses_and_writes_nothing_when_pacing_is_bad(
 ) -> None:
     cli.add("acme")
     before = cli.dump()
-    args = ["--name", "globex", "--environment", "us-sandbox", "--client-id", "c", *options]
+    args = ["--name", "globex", "--environment", "us-sandbox", "--client-id", CLIENT_ID, *options]
     args.append("--no-check")
     assert_refused(cli("customers", "add", *args, input="secret\n"), fragment)
     assert cli.dump() == before

@@ -16,9 +16,9 @@ from zuora_workflow_sync.store.customers import CustomerRepository
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import SyncRunRow
 
-from .conftest import SECRET, Cli, assert_refused
+from .conftest import CLIENT_ID, SECRET, Cli, assert_refused
 
-ADD_BASE = ("customers", "add", "--client-id", "c-1")
+ADD_BASE = ("customers", "add", "--client-id", CLIENT_ID)
 # The hosts are not real tenants: the credentials check is skipped (see test_check.py).
 ADD = (*ADD_BASE, "--environment", "us-sandbox", "--no-check")
 BAD_IDS = ["abc", "-1", "0", "99999999999999999999", "1.5", " "]
@@ -137,8 +137,8 @@ def test_add_refuses_and_writes_nothing_when_input_is_bad(
 
 def test_add_refuses_when_environment_and_base_url_are_both_or_neither_given(cli: Cli) -> None:
     both = ("--environment", "us-sandbox", "--base-url", "https://rest.zuora.com")
-    neither = cli("customers", "add", "--name", "a", "--client-id", "c", input=SECRET)
-    twice = cli("customers", "add", "--name", "a", "--client-id", "c", *both, input=SECRET)
+    neither = cli("customers", "add", "--name", "a", "--client-id", CLIENT_ID, input=SECRET)
+    twice = cli("customers", "add", "--name", "a", "--client-id", CLIENT_ID, *both, input=SECRET)
 
     assert_refused(neither, "exactly one")
     assert_refused(twice, "exactly one")

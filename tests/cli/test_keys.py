@@ -40,7 +40,7 @@ def test_rotate_reencrypts_every_secret_when_a_new_key_is_put_first(
         cli.add(name)
     monkeypatch.setenv("ZWS_SECRET_KEYS", f"{new_key},{old_key}")
 
-    result = cli("keys", "rotate")
+    result = cli("keys", "rotate", "--env-keys-saved")
 
     assert result.exit_code == 0, result.output
     assert result.stdout == "Re-encrypted 3 client secrets\n"
@@ -62,7 +62,7 @@ def test_rotate_refuses_and_writes_nothing_when_the_key_is_wrong(
     wrong = Keyring.generate_key()
     monkeypatch.setenv("ZWS_SECRET_KEYS", wrong)
 
-    result = cli("keys", "rotate")
+    result = cli("keys", "rotate", "--env-keys-saved")
 
     assert_refused(result, "cannot re-encrypt the client secret of customer 1")
     assert wrong not in result.stderr

@@ -14,7 +14,7 @@ import pytest
 
 from zuora_workflow_sync.store.secrets import Keyring
 
-from .conftest import SECRET, Cli
+from .conftest import CLIENT_ID, SECRET, Cli
 
 MAIN = [sys.executable, "-c", "from zuora_workflow_sync.cli import main; main()"]
 
@@ -31,7 +31,15 @@ def test_no_output_or_log_holds_the_secret_or_a_key_when_every_command_runs(
     caplog.set_level(logging.DEBUG)
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(SECRET, encoding="utf-8")
-    add = ("customers", "add", "--environment", "eu-sandbox", "--client-id", "c", "--no-check")
+    add = (
+        "customers",
+        "add",
+        "--environment",
+        "eu-sandbox",
+        "--client-id",
+        CLIENT_ID,
+        "--no-check",
+    )
     commands: list[tuple[tuple[str, ...], str | None]] = [
         ((*add, "--name", "stdin"), SECRET),
         ((*add, "--name", "env", "--secret-env", "ACME_SECRET"), None),
@@ -53,7 +61,7 @@ def test_no_output_or_log_holds_the_secret_or_a_key_when_every_command_runs(
         outputs += [result.stdout, result.stderr]
     stored_key = (tmp_path / "secret.key").read_text(encoding="ascii").strip()
     monkeypatch.setenv("ZWS_SECRET_KEYS", f"{Keyring.generate_key()},{stored_key}")
-    rotated = cli("keys", "rotate")
+    rotated = cli("keys", "rotate", "--env-keys-saved")
     outputs += [rotated.stdout, rotated.stderr, caplog.text]
 
     assert rotated.stdout == "Re-encrypted 3 client secrets\n"
@@ -65,7 +73,16 @@ def test_no_output_or_log_holds_the_secret_or_a_key_when_every_command_runs(
 def test_real_process_reads_the_secret_from_stdin_when_it_is_piped(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("ZWS_")}
     env["ZWS_HOME"] = str(tmp_path)
-    add = ["customers", "add", "--name", "acme", "--environment", "us-sandbox", "--client-id", "c"]
+    add = [
+        "customers",
+        "add",
+        "--name",
+        "acme",
+        "--environment",
+        "us-sandbox",
+        "--client-id",
+        CLIENT_ID,
+    ]
     add.append("--no-check")
 
     piped = subprocess.run(

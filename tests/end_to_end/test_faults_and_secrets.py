@@ -82,6 +82,7 @@ def test_wrong_encryption_key_fails_the_run_with_a_clear_reason(install: Install
     run = install.runtime.ledger.get(1)
     assert run is not None and run.status is RunStatus.FAILED
     assert run.error_message == (
+        "encryption key problem, for the operator to fix (not counted against the customer): "
         "cannot decrypt a stored client secret: wrong or missing encryption key"
     )
     assert _rows(install) == (0, 0, 0)

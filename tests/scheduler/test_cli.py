@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from tests.store.factories import add_customer
@@ -31,6 +32,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("ZWS_HOME", str(tmp_path))
     monkeypatch.setenv("ZWS_STAGGER_MAX_SECONDS", "0")
     monkeypatch.setenv("ZWS_STAGGER_MIN_SECONDS", "0")
+    # The factories' customers hold (fake) encrypted secrets: a key must exist for a dispatch.
+    monkeypatch.setenv("ZWS_SECRET_KEYS", Fernet.generate_key().decode())
     yield tmp_path
 
 
@@ -97,7 +100,9 @@ def test_scheduler_refuses_to_start_in_one_line_when_the_cron_is_invalid(
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines() == ["Error: invalid ZWS_SCHEDULE_CRON '0 25 * * *': Bad hour"]
+    assert result.stderr.splitlines() == [
+        "Error: invalid setting ZWS_SCHEDULE_CRON: '0 25 * * *': Bad hour"
+    ]
 
 
 def _refusal(tmp_path: Path, command: list[str], settings: dict[str, str]) -> str:

@@ -49,3 +49,14 @@ def test_remote_line_breaks_cannot_forge_a_log_line() -> None:
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["message"].startswith("zuora said oops {") and entry["x"] == "a b"
+
+
+def test_scoped_secret_is_masked_until_the_last_run_holding_it_ends() -> None:
+    registry = SecretRegistry()
+    secret = "shared-tenant-secret-42"
+    with registry.scoped(secret):
+        with registry.scoped(secret):  # two runs of one tenant at once
+            assert clean(secret, registry) == MASK
+        assert clean(secret, registry) == MASK  # the other run still holds it
+    assert clean(secret, registry) == secret
+    assert len(registry) == 0

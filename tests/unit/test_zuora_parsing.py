@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -174,6 +175,13 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
     [
         (b'{"a": NaN}', "NaN"),
         (b'{"a": 1, "a": 2}', "duplicate JSON key"),
+        (b'{"a":1,"a":2}', "duplicate JSON key"),
+        (b'{"a" :1,"a":2}', "duplicate JSON key"),
+        (b'{"a":{"b":1,"b":2}}', "duplicate JSON key"),
+        (b'[{"a":1},{"b":{"c":[{"d":1,"d":1}]}}]', "duplicate JSON key"),
+        # A string holding `":` makes up for the key given twice in a count of `":`.
+        (b'{"a":"x\\":","a":1}', "duplicate JSON key"),
+        (b'{"x":":","x":2}', "duplicate JSON key"),
         (b'{"a": "x\\u0000y"}', "NUL"),
         (b'{"x\\u0000": 1}', "NUL"),
         (b'[{"a": ["x\\u0000"]}]', "NUL"),
@@ -191,6 +199,16 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
 def test_json_is_refused_when_malformed(body: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match=reason):
         parse_json(body, status=200, request_id=None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":"x\\":y","b":1}', b'[{"a":1},{"a":1}]', b'{"a" : {"a" : 1}}', b'{"":":"}', b"[]"],
+)
+def test_json_is_parsed_when_keys_repeat_only_across_objects_or_inside_strings(
+    body: bytes,
+) -> None:
+    assert parse_json(body, status=200, request_id=None) == json.loads(body)
 
 
 def test_a_surrogate_pair_escape_is_one_character_when_parsed() -> None:

@@ -15,17 +15,18 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from zuora_workflow_sync.errors import WorkflowSyncError
+from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.monitoring.logs import clean, configure_logging
-from zuora_workflow_sync.runtime import Runtime, build_runtime
+from zuora_workflow_sync.runtime import Runtime, build_runtime, prepare_folders
 from zuora_workflow_sync.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Imported by the functions that print tables: a command printing none never loads rich.
+    from rich.table import Table
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -55,12 +56,22 @@ def command_errors(prefix: str = "Error: ") -> Iterator[None]:
 def settings_for_command() -> Settings:
     """Load settings and install logging (JSON lines to ZWS_LOG_FILE) for this invocation."""
     settings = load_settings()
-    configure_logging(
-        settings.log_level,
-        json_lines=settings.log_json,
-        stream=sys.stderr,
-        path=settings.resolved_log_file,
-    )
+    prepare_folders(settings)
+    path = settings.resolved_log_file
+    try:
+        configure_logging(
+            settings.log_level,
+            json_lines=settings.log_json,
+            stream=sys.stderr,
+            path=path,
+            file_level=settings.resolved_log_file_level,
+        )
+    except OSError as exc:
+        setting = "ZWS_LOG_FILE" if settings.log_file else "ZWS_HOME"
+        raise ConfigurationError(
+            f"{setting}: cannot write the log file {str(path)[:200]} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     return settings
 
 
@@ -75,6 +86,8 @@ def runtime_for_command(prefix: str = "Error: ") -> Iterator[Runtime]:
 
 def emit_table(table: Table) -> None:
     """Print a table on stdout; to a pipe or a file, wide enough not to squeeze its columns."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console = Console(highlight=False, soft_wrap=False, width=200)
@@ -98,6 +111,8 @@ def take(items: Iterable[T], count: int) -> tuple[list[T], bool]:
 
 
 def new_table(*headers: str) -> Table:
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for header in headers:
         table.add_column(header, overflow="fold")
@@ -106,6 +121,8 @@ def new_table(*headers: str) -> Table:
 
 def add_row(table: Table, *cells: object) -> None:
     """Cells as plain text on one line: "[red]x" is not markup, CR/LF and ESC are folded."""
+    from rich.text import Text
+
     table.add_row(*(Text("-" if cell is None else clean(str(cell))) for cell in cells))
 
 

@@ -12,7 +12,10 @@ from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.store.tables import NAME_MAX_LENGTH
 from zuora_workflow_sync.zuora.environments import ALIASES, resolve_base_url
 
-_CLIENT_ID_MAX_LENGTH = 200  # the column's width; Zuora's client ids have 36 characters
+# Zuora's OAuth client ids are exactly 36 characters (the field constraint of its token
+# request; ../shared/zuora-api.md, DEV-TOKEN), e.g. a UUID.
+CLIENT_ID_LENGTH = 36
+_SHOWN_MAX_LENGTH = 200
 _ENTITY_ID = re.compile(r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.I)
 DEFAULT = "default"
 
@@ -77,7 +80,9 @@ def _max_in_flight(text: str | None) -> int | None:
     if text is None or text.strip().lower() == DEFAULT:
         return None
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_IN_FLIGHT_LIMIT:
+    if not (value.isascii() and value.isdigit() and len(value) <= 3) or not (
+        1 <= int(value) <= MAX_IN_FLIGHT_LIMIT
+    ):
         raise ConfigurationError(
             f"--max-in-flight must be an integer from 1 to {MAX_IN_FLIGHT_LIMIT} or 'default', "
             f"got {text[:40]!r}"
@@ -104,9 +109,13 @@ def _printable(value: str, what: str, maximum: int) -> str:
 
 
 def _client_id(value: str) -> str:
-    client_id = _printable(value, "a client id", _CLIENT_ID_MAX_LENGTH)
+    client_id = _printable(value, "a client id", _SHOWN_MAX_LENGTH)
     if any(character.isspace() for character in client_id):
         raise ConfigurationError("a client id must not contain spaces")
+    if len(client_id) != CLIENT_ID_LENGTH:
+        raise ConfigurationError(
+            f"a Zuora client id has exactly {CLIENT_ID_LENGTH} characters, got {len(client_id)}"
+        )
     return client_id
 
 

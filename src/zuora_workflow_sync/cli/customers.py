@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 
-from zuora_workflow_sync.catalog import fleet_shapes
 from zuora_workflow_sync.catalog.references import resolve_customer
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
@@ -33,6 +32,7 @@ from zuora_workflow_sync.cli.common import (
     take,
 )
 from zuora_workflow_sync.cli.customer_input import (
+    CLIENT_ID_LENGTH,
     NewCustomer,
     new_customer,
     pacing,
@@ -53,7 +53,6 @@ from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.sync import customer_actions
-from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
 
 _PAGE_SIZE = 500
 
@@ -88,7 +87,11 @@ TenantTypeOption = Annotated[
 def add(
     name: Annotated[str, typer.Option(help="Unique name, 1-200 printable characters.")],
     client_id: Annotated[
-        str, typer.Option(help="OAuth client id of the tenant's Zuora API user (36 characters).")
+        str,
+        typer.Option(
+            help=f"OAuth client id of the tenant's Zuora API user (exactly {CLIENT_ID_LENGTH} "
+            "characters, as Zuora shows it)."
+        ),
     ],
     environment: Annotated[
         str | None,
@@ -194,6 +197,8 @@ def check(customer_ref: CustomerRef, as_json: AsJson = False) -> None:
     --json prints {"customer_id", "ok", "problem", "message", "token", "workflows_on_first_page",
     "more_pages", "entity_ids", "status", "failed_at", "request_id"}, also on failure (exit 1).
     """
+    from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
+
     with open_runtime() as runtime:
         customer = resolve_customer(runtime.engine, customer_ref)
         secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
@@ -305,8 +310,14 @@ def set_secret(
 def _keyring_for_new_secret(runtime: Runtime, exclude_id: int | None = None) -> Keyring:
     """The keys to encrypt a new secret with, refused (SecretsError) when they cannot open the
     stored secrets: what they encrypt would belong to another installation. A key file is
-    created only while no other secret is stored."""
-    return _verified_keyring(runtime, exclude_id) or runtime.keyring
+    created only while no other secret is stored (the one replaced needs no old key)."""
+    verified = _verified_keyring(runtime, exclude_id)
+    if verified is not None:
+        return verified
+    keys = runtime.settings.secret_keys
+    return Keyring.from_sources(
+        keys.get_secret_value() if keys is not None else None, runtime.settings.resolved_key_file
+    )
 
 
 def _verified_keyring(runtime: Runtime, exclude_id: int | None = None) -> Keyring | None:
@@ -322,6 +333,8 @@ def _verified_keyring(runtime: Runtime, exclude_id: int | None = None) -> Keyrin
 
 def _check_before_adding(settings: Settings, new: NewCustomer, secret: SecretStr) -> None:
     """Print the passed check, or exit 1 with why it failed (before anything is written)."""
+    from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
+
     access = TenantAccess(new.base_url, new.client_id, new.entity_id)
     result = asyncio.run(check_credentials(settings, access, secret))
     if not result.ok:
@@ -358,4 +371,6 @@ def iter_customers(runtime: Runtime, status: CustomerStatus | None = None) -> It
 
 def customer_json(customer: Customer) -> dict[str, Any]:
     """A customer as JSON-ready values (`catalog.fleet_shapes`); the secret as "(encrypted)"."""
+    from zuora_workflow_sync.catalog import fleet_shapes
+
     return fleet_shapes.customer_json(customer, datetime.now(UTC))

@@ -24,7 +24,8 @@ from zuora_workflow_sync.cli.common import (
 )
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.store import migrate
+from zuora_workflow_sync.store import integrity
+from zuora_workflow_sync.store.engine import create_engine_for
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -98,11 +99,29 @@ def database_errors() -> Iterator[None]:
     except DBAPIError as exc:
         if os.environ.get("ZWS_VERBOSE") == "1":
             logger.exception("database error")
-        reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-        raise fail(
-            f"database error ({reason}): check ZWS_DATABASE_URL and that the server is up; "
-            "ZWS_VERBOSE=1 shows details"
-        ) from None
+        raise fail(database_error_message(exc)) from None
+
+
+def database_error_message(exc: DBAPIError) -> str:
+    """What a database error means for the operator, and what to do, in one line."""
+    reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    detail = str(exc.orig) if exc.orig is not None else ""
+    if reason in ("UndefinedTable", "UndefinedColumn") or detail.startswith(
+        ("no such table", "no such column")
+    ):
+        return (
+            f"database error ({reason}): the database has no schema yet, or an older one than "
+            "this code: run `workflow-sync db upgrade`"
+        )
+    if detail.startswith(("database disk image is malformed", "file is not a database")):
+        return (
+            f"database error ({reason}): the SQLite database file is damaged ({detail}): "
+            "run `workflow-sync db check`"
+        )
+    return (
+        f"database error ({reason}): check ZWS_DATABASE_URL and that the server is up; "
+        "ZWS_VERBOSE=1 shows details"
+    )
 
 
 @contextmanager
@@ -119,6 +138,8 @@ def upgrade() -> None:
     The embedded SQLite default is migrated by every command; PostgreSQL needs this once per
     release, before the workers start.
     """
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         migrate.upgrade(url)
@@ -129,6 +150,8 @@ def upgrade() -> None:
 @db_app.command("current", cls=OneLineCommand)
 def current() -> None:
     """Print the revision the database is at, and whether it is behind this code."""
+    from zuora_workflow_sync.store import migrate
+
     with database_errors(), command_errors():
         url = settings_for_command().resolved_database_url
         revision = None if _missing_sqlite_file(url) else migrate.current(url)
@@ -140,6 +163,29 @@ def current() -> None:
             f"Database at revision {revision or '(none)'} (newest: {head}); "
             "run: workflow-sync db upgrade"
         )
+
+
+@db_app.command("check", cls=OneLineCommand)
+def check() -> None:
+    """Run the database's integrity check; exit 0 when it passes, 1 with what to do when not.
+
+    SQLite: PRAGMA quick_check (every page and b-tree of the file). PostgreSQL: the schema is
+    at this code's newest revision, with every table, key and constraint. A worker runs the
+    same check before it starts and refuses a database that fails it; on SQLite, every
+    process checks before its first write.
+    """
+    from zuora_workflow_sync.store import migrate
+
+    with database_errors(), command_errors():
+        url = settings_for_command().resolved_database_url
+        if _missing_sqlite_file(url):
+            raise ConfigurationError(f"no database file yet: {integrity.UPGRADE}")
+        engine = create_engine_for(url)
+        try:
+            integrity.check(engine)
+        finally:
+            engine.dispose()
+    typer.echo(f"Database OK: integrity check passed, at revision {migrate.head_revision()}")
 
 
 def _missing_sqlite_file(url: str) -> bool:

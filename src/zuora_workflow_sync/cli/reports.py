@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from zuora_workflow_sync.catalog.fleet_shapes import run_json
 from zuora_workflow_sync.cli.common import (
     TABLE_ROW_CAP,
     AsJson,
@@ -33,7 +32,6 @@ from zuora_workflow_sync.domain.models import (
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring.logs import clean
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.sync.retry import retry_all_failed, retry_run
 
 if TYPE_CHECKING:
     pass
@@ -111,6 +109,8 @@ def runs(
     as_json: AsJson = False,
 ) -> None:
     """The newest runs first, with their timing, pacing wait, counts and (redacted) error."""
+    from zuora_workflow_sync.catalog.fleet_shapes import run_json
+
     with command_errors():
         customer_id = None if customer is None else parse_id(customer, "customer")
     with open_runtime() as runtime:
@@ -152,6 +152,8 @@ def retry(
     The new run goes to the queue of the run it retries. A customer that already has a queued
     or running run is reported and skipped, so rerunning this never doubles a sync.
     """
+    from zuora_workflow_sync.sync.retry import retry_all_failed, retry_run
+
     with command_errors():
         target = _retry_target(run_id, all_failed, queue)
     with open_runtime() as runtime:

@@ -57,7 +57,11 @@ def scheduler(
     with open_runtime() as runtime:
         queues = QueueCache(runtime.settings.resolved_queue_url)
         try:
-            queues(runtime.settings.default_queue)  # a bad queue URL fails here, in one line
+            queue = queues(runtime.settings.default_queue)  # a bad URL fails here, in one line
+            if once:
+                # One pass that cannot dispatch must say so and fail, not exit 0 in silence; a
+                # long-running scheduler waits for the queue instead.
+                _require_queue(queue)
             owner = scheduler_owner()
             acting = Scheduler(
                 runtime, owner, queues=queues, queue_errors=(QueueUnavailableError,), say=typer.echo
@@ -72,6 +76,16 @@ def scheduler(
         finally:
             queues.close()
     typer.echo("Scheduler stopped")
+
+
+def _require_queue(queue: JobQueue) -> None:
+    try:
+        queue.ping()
+    except QueueUnavailableError as exc:
+        raise QueueUnavailableError(
+            f"queue {queue.name} unavailable ({exc}); nothing was dispatched or repaired",
+            queue=queue.name,
+        ) from None
 
 
 def _print_once(report: StepReport) -> None:

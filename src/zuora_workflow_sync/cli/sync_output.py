@@ -15,6 +15,7 @@ from zuora_workflow_sync.cli.common import emit_table
 from zuora_workflow_sync.domain.models import RecordedRun
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.sync.job import RunOutcome, execute_run
+from zuora_workflow_sync.sync.session import JobSession
 
 
 def _never_requeue(run_id: int, delay_seconds: float) -> None:
@@ -32,8 +33,16 @@ class InlineRunner:
     def run(self, runs: Sequence[RecordedRun]) -> list[RunOutcome]:
         if not runs:
             return []
+        # One loop, HTTP pool and coordination stores for all the runs, as a worker thread.
+        session = JobSession(self._runtime.settings)
+        try:
+            return self._run(runs, session)
+        finally:
+            session.close()
+
+    def _run(self, runs: Sequence[RecordedRun], session: JobSession) -> list[RunOutcome]:
         if not self._show_progress:
-            return [self._one(run) for run in runs]
+            return [self._one(run, session) for run in runs]
         columns = (
             TextColumn("syncing"),
             BarColumn(),
@@ -52,11 +61,11 @@ class InlineRunner:
         ) as progress:
             task = progress.add_task("sync", total=len(runs))
             for run in runs:
-                outcomes.append(self._one(run))
+                outcomes.append(self._one(run, session))
                 progress.advance(task)
         return outcomes
 
-    def _one(self, run: RecordedRun) -> RunOutcome:
+    def _one(self, run: RecordedRun, session: JobSession) -> RunOutcome:
         # No worker would pick up a run retried later: an inline failure is final.
         return execute_run(
             self._runtime,
@@ -64,6 +73,7 @@ class InlineRunner:
             worker_id=self._worker_id,
             requeue=_never_requeue,
             retry=False,
+            session=session,
         )
 
 

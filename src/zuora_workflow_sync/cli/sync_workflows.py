@@ -12,23 +12,26 @@ import os
 import socket
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from zuora_workflow_sync.catalog.references import parse_number, shown
 from zuora_workflow_sync.cli.common import fail, settings_for_command
-from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
+from zuora_workflow_sync.cli.version import SyncWorkflowsVersionFlag
 from zuora_workflow_sync.domain.models import OutcomeStatus
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.runtime import Runtime, build_runtime, operator_identity
+from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.sync.dispatch import (
     DispatchOptions,
     DispatchResult,
     QueueUnavailableAtDispatchError,
 )
-from zuora_workflow_sync.sync.dispatch_now import dispatch_now
-from zuora_workflow_sync.sync.job import RunOutcome
 from zuora_workflow_sync.sync.preview import preview
+
+if TYPE_CHECKING:
+    from zuora_workflow_sync.sync.job import RunOutcome
 
 logger = logging.getLogger("zuora_workflow_sync.cli")
 
@@ -45,13 +48,17 @@ _MAX_ID = 2**63 - 1
 
 
 def parse_customer_id(raw: str | None) -> int | None:
-    """A positive integer id, or a ConfigurationError that says what is wrong."""
+    """A positive integer id in ASCII digits, or a ConfigurationError that says what is wrong.
+
+    `isdigit` alone takes "²" (which int() refuses) and "٣" (which int() reads as 3), and a
+    string of 4,301 digits or more is past int()'s limit: the length is checked first.
+    """
     if raw is None:
         return None
-    text = raw.strip()
-    if not text.isdigit() or not 0 < int(text) <= _MAX_ID:
-        raise ConfigurationError(f"invalid customer id {raw[:40]!r}: expected a positive integer")
-    return int(text)
+    number = parse_number(raw, _MAX_ID)
+    if number is None:
+        raise ConfigurationError(f"invalid customer id {shown(raw)}: expected a positive integer")
+    return number
 
 
 def sync_workflows(
@@ -86,8 +93,10 @@ def sync_workflows(
             "(7 days). No effect with CUSTOMER_ID.",
         ),
     ] = None,
+    version: SyncWorkflowsVersionFlag = False,
 ) -> None:
     """Synchronize workflows from the Zuora API."""
+    settings: Settings | None = None
     try:
         settings = settings_for_command()
         parsed_id = parse_customer_id(customer_id)
@@ -107,24 +116,31 @@ def sync_workflows(
                 return
             code = _dispatch(runtime, options, as_json)
     except WorkflowSyncError as exc:
-        raise _failed(customer_id, exc) from None
+        raise _failed(customer_id, exc, logged=settings is not None) from None
     if code:
         raise typer.Exit(code)
 
 
-def _failed(customer_id: str | None, exc: WorkflowSyncError) -> typer.Exit:
+def _failed(customer_id: str | None, exc: WorkflowSyncError, *, logged: bool) -> typer.Exit:
+    """The one `Sync failed:` line; the error log entry only once logging is installed (before,
+    Python's last-resort handler would print the log message on stderr as a second line)."""
     reason = exc.reason if isinstance(exc, QueueUnavailableAtDispatchError) else str(exc)
-    logger.error(
-        "Workflow sync command failed",
-        extra={"customer_id": customer_id, "error": reason, "event": "dispatch_failed"},
-    )
-    if os.environ.get("ZWS_VERBOSE") == "1":
-        logger.error("details", exc_info=exc)
+    if logged:
+        logger.error(
+            "Workflow sync command failed",
+            extra={"customer_id": customer_id, "error": reason, "event": "dispatch_failed"},
+        )
+        if os.environ.get("ZWS_VERBOSE") == "1":
+            logger.error("details", exc_info=exc)
     message = "queue unavailable" if isinstance(exc, QueueUnavailableAtDispatchError) else reason
     return fail(message, prefix="Sync failed: ")
 
 
 def _dispatch(runtime: Runtime, options: DispatchOptions, as_json: bool) -> int:
+    # Imported here: running syncs (the Zuora client, the queue) costs a --dry-run's start.
+    from zuora_workflow_sync.cli.sync_output import InlineRunner, print_summary
+    from zuora_workflow_sync.sync.dispatch_now import dispatch_now
+
     messages: list[str] = []
     say = messages.append if as_json else typer.echo
     result = dispatch_now(runtime, options, say)

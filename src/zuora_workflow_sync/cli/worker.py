@@ -20,9 +20,11 @@ import typer
 from zuora_workflow_sync.cli.common import runtime_for_command
 from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.monitoring import metrics
+from zuora_workflow_sync.monitoring.alerts import BackgroundPoster
 from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
 from zuora_workflow_sync.queue.app import check_queue_name
 from zuora_workflow_sync.runtime import Runtime
+from zuora_workflow_sync.store import integrity
 from zuora_workflow_sync.store.runs import SyncRunLedger
 from zuora_workflow_sync.sync.heartbeat import LeaseHeartbeat
 from zuora_workflow_sync.sync.job import Shutdown, new_heartbeat
@@ -118,6 +120,8 @@ def worker(
 ) -> None:
     """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
     with runtime_for_command() as runtime:
+        # A damaged or unmigrated database is refused before any job could write to it.
+        integrity.check(runtime.engine)
         if metrics_port is not None:
             _serve_metrics(metrics_port, metrics_host)
         names = _queue_names(queue, runtime.settings.default_queue)
@@ -127,7 +131,9 @@ def worker(
         shutdown = Shutdown(threading.Event(), grace_seconds=grace * 0.8)
         # One heartbeat renews the leases of every job of this process.
         heartbeat = new_heartbeat(runtime)
-        queues = _open_queues(runtime, names, shutdown, heartbeat)
+        queues = _open_queues(runtime, names, shutdown, heartbeat, require_up=drain)
+        # Alerts are posted off the job threads: a slow webhook never holds a job up.
+        poster = runtime.alert_poster = BackgroundPoster()
         try:
             typer.echo(f"Worker started: queues={','.join(names)}, concurrency={workers}")
             until_idle = _ledger_idle(runtime.ledger, names) if drain else None
@@ -143,6 +149,7 @@ def worker(
                 on_abandon=partial(_give_back, heartbeat),
             )
         finally:
+            poster.close()
             heartbeat.close()
             for opened in queues:
                 opened.close()
@@ -177,10 +184,17 @@ def _give_back(heartbeat: LeaseHeartbeat) -> None:
 
 
 def _open_queues(
-    runtime: Runtime, names: Sequence[str], shutdown: Shutdown, heartbeat: LeaseHeartbeat
+    runtime: Runtime,
+    names: Sequence[str],
+    shutdown: Shutdown,
+    heartbeat: LeaseHeartbeat,
+    *,
+    require_up: bool,
 ) -> list[JobQueue]:
-    """Open every queue (a SQLite file that cannot be opened fails the command); a Redis that
-    is down only warns: the worker keeps retrying with backoff rather than crash-looping."""
+    """Open every queue (a SQLite file that cannot be opened fails the command). A Redis that
+    is down only warns a long-running worker, which keeps retrying with backoff rather than
+    crash-looping; with `require_up` (`--drain`: a run to completion, e.g. from cron or CI) it
+    fails the command at once, since there is nothing to drain from a queue it cannot reach."""
     from zuora_workflow_sync.sync.job import execute_run
 
     queues: list[JobQueue] = []
@@ -189,7 +203,10 @@ def _open_queues(
             handler = _RunJobs(runtime, execute_run, shutdown, heartbeat)
             handler.queue = open_queue(runtime.settings.resolved_queue_url, name, handler)
             queues.append(handler.queue)
-            _warn_if_down(handler.queue)
+            if require_up:
+                handler.queue.ping()
+            else:
+                _warn_if_down(handler.queue)
     except BaseException as exc:
         for opened in queues:
             opened.close()

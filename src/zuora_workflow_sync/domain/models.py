@@ -127,15 +127,27 @@ class FetchedWorkflow:
     tasks: list[FetchedTask] = field(default_factory=list)
 
 
+def canonical_json(document: Mapping[str, Any]) -> str:
+    """The canonical JSON of `document`: sorted keys, compact, non-ASCII kept as is.
+
+    Raises ValueError for NaN or infinite numbers, which JSON (and PostgreSQL's JSONB) reject.
+    """
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def canonical_hash(canonical: str) -> str:
+    """sha256 (hex) of a canonical JSON text (`canonical_json`), UTF-8 encoded."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def content_hash(document: Mapping[str, Any]) -> str:
     """sha256 (hex) of the canonical JSON of `document`: sorted keys, compact, UTF-8.
 
     Raises ValueError for NaN or infinite numbers, which JSON (and PostgreSQL's JSONB) reject.
     """
-    canonical = json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical_hash(canonical_json(document))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ credentials or permission failure): that is the incident, alerted once; a failed
 reopens it is the same incident and alerts nothing. A successful run or an operator's reset
 closes it and sends the resolved notice. Each is an ERROR/INFO log line and, when a webhook is
 configured, a Slack-compatible `{"text": ...}` POST. A webhook that fails is logged and never
-fails the sync; its URL (it embeds a token) is never logged. Every alert is also written to the
+fails the sync; its URL (it embeds a token) is never logged. A worker posts through a
+`BackgroundPoster`, so its jobs never wait on the webhook. Every alert is also written to the
 alert journal (`store.alerts`), which the dashboard shows.
 
 Long waits (like Laravel Horizon's): when the oldest due run has waited longer than
@@ -16,6 +17,9 @@ schedulers and checks), resolved once nothing waits that long.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +57,52 @@ def post_webhook(url: str, payload: dict[str, str]) -> None:
     response.raise_for_status()
 
 
+class BackgroundPoster:
+    """A `Poster` that returns at once: one background thread posts, from a bounded queue.
+
+    A worker's job thread must not wait on a slow webhook (up to its 10 s timeout per alert):
+    the job ends, and the alert follows. When the queue is full the alert is dropped with a
+    warning (it is in the journal already). `close` delivers what is queued, within a bound.
+    """
+
+    def __init__(self, poster: Poster = post_webhook, *, capacity: int = 100) -> None:
+        self._poster = poster
+        self._capacity = capacity
+        self._queue: queue.Queue[tuple[str, dict[str, str]] | None] = queue.Queue(capacity)
+        self._thread = threading.Thread(target=self._run, name="zws-alerts", daemon=True)
+        self._thread.start()
+
+    def __call__(self, url: str, payload: dict[str, str]) -> None:
+        try:
+            self._queue.put_nowait((url, payload))
+        except queue.Full:
+            logger.warning(
+                "alert webhook: %d alerts already waiting, this one is dropped (the alert "
+                "journal has it)",
+                self._capacity,
+            )
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._poster(*item)
+            except httpx.HTTPError as exc:
+                logger.warning("alert webhook failed: %s", type(exc).__name__)
+            except Exception:  # the sender must outlive any one alert
+                logger.exception("alert webhook failed")
+
+    def close(self, timeout_seconds: float = 15.0) -> None:
+        """Post what is queued (waiting at most `timeout_seconds`), then stop the thread."""
+        deadline = time.monotonic() + timeout_seconds
+        try:
+            self._queue.put(None, timeout=timeout_seconds)
+        except queue.Full:
+            return
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            logger.warning("alert webhook: alerts still unsent at shutdown were dropped")
+
+
 @dataclass(frozen=True)
 class FailureAlerts:
     """Decides when to alert and delivers the alert."""
@@ -62,8 +112,10 @@ class FailureAlerts:
     journal: Journal | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, journal: Journal | None = None) -> FailureAlerts:
-        return cls(settings.alert_webhook_url, journal=journal)
+    def from_settings(
+        cls, settings: Settings, journal: Journal | None = None, poster: Poster = post_webhook
+    ) -> FailureAlerts:
+        return cls(settings.alert_webhook_url, poster=poster, journal=journal)
 
     def after_failure(
         self, customer_id: int, name: str, failures: int, reason: str, change: CircuitChange

@@ -135,6 +135,12 @@ class CustomerRepository:
                 row = conn.execute(statement).first()
         return None if row is None else _to_customer(row._mapping)
 
+    def stored_secret(self) -> str | None:
+        """One encrypted client secret (the lowest id's), None when none is stored."""
+        statement = select(CustomerRow.client_secret_encrypted).order_by(CustomerRow.id).limit(1)
+        with reading(self._engine) as conn:
+            return conn.execute(statement).scalar_one_or_none()
+
     def get_by_name(self, name: str) -> Customer | None:
         with reading(self._engine) as conn:
             row = conn.execute(select(_CUSTOMERS).where(CustomerRow.name == name)).first()

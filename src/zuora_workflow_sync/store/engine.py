@@ -1,7 +1,8 @@
 """Engines for SQLite and PostgreSQL, transactions, and the database clock.
 
 SQLite: WAL, a busy timeout, foreign keys on, and write transactions opened with BEGIN IMMEDIATE
-so concurrent writers queue on the busy timeout instead of failing with "database is locked".
+so concurrent writers queue on the busy timeout instead of failing with "database is locked";
+an engine's first write transaction runs the integrity check first (`store.integrity`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnExpressionArgument,
@@ -25,7 +26,6 @@ from sqlalchemy import (
     func,
     literal,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, CompileError
 from sqlalchemy.ext.compiler import compiles
@@ -35,7 +35,11 @@ from sqlalchemy.sql.expression import FunctionElement, literal_column
 
 from zuora_workflow_sync.drivers import require_psycopg
 from zuora_workflow_sync.errors import ConfigurationError
+from zuora_workflow_sync.store.integrity import SqliteWriteGuard
 from zuora_workflow_sync.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 READ_ONLY_OPTION = "zws_read_only"
 _SQLITE_NOW_FORMAT = "%Y-%m-%d %H:%M:%f"
@@ -86,6 +90,7 @@ def _create_sqlite_engine(url: URL, busy_timeout_seconds: float) -> Engine:
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wal: bool) -> None:
     busy_timeout_ms = int(busy_timeout_seconds * 1000)
+    guard = SqliteWriteGuard()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,6 +123,8 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_seconds: float, *, use_wa
         # A deferred transaction that later writes cannot wait for the lock (SQLITE_BUSY at
         # once); IMMEDIATE takes the write lock up front, honouring the busy timeout.
         read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        if not read_only:
+            guard.before_write(conn.connection.dbapi_connection)
         conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
@@ -165,7 +172,11 @@ def insert_ignoring_conflicts(
     unique index, partial ones included.
     """
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

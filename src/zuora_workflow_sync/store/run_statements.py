@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    exists,
     func,
     literal,
     or_,
@@ -176,10 +177,15 @@ def insert_queued(
     chunk: Sequence[RunRequest],
     common: dict[str, Any],
     dialect: Dialect,
+    synced_after: datetime | None = None,
 ) -> ReturningInsert[int, int]:
     """One INSERT ... SELECT of a new queued run per request of `chunk`, RETURNING (id,
     customer_id) of the rows inserted. `insert` is the dialect's INSERT ... ON CONFLICT DO
     NOTHING into the runs; `common` carries `dispatched_at`, read from the database.
+
+    With `synced_after`, a customer synced after that moment gets no run: the due condition
+    is checked again in the INSERT itself, so a customer a worker synced between the
+    dispatch's SELECT of due customers and this statement is not dispatched twice.
 
     The per-run values travel as one JSON document, expanded by the database (`json_each`,
     `json_array_elements`): the same ~17 bound parameters whatever the batch size, where a
@@ -195,6 +201,11 @@ def insert_queued(
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT (its parser would read ON as
     # a join constraint); "WHERE true" is the documented fix.
     source = select(*values).where(true())
+    if synced_after is not None:
+        synced = select(CustomerRow.id).where(
+            CustomerRow.id == rows[0], CustomerRow.last_synced_at > synced_after
+        )
+        source = source.where(~exists(synced))
     return insert.from_select([*_PER_RUN, *constant], source).returning(
         SyncRunRow.id, SyncRunRow.customer_id
     )

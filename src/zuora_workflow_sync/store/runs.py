@@ -93,12 +93,15 @@ class SyncRunLedger:
         dispatched_by: str,
         max_attempts: int,
         batch_size: int = 500,
+        synced_after: datetime | None = None,
     ) -> RecordResult:
         """Record one queued run per request, `batch_size` rows per transaction.
 
         A customer that already has a queued or running run is skipped (the partial unique
-        index decides, so concurrent dispatchers cannot both record one). Rerunning after a
-        crash halfway records only what is missing.
+        index decides, so concurrent dispatchers cannot both record one), and so, with
+        `synced_after`, is one whose last sync ended after it (checked by the INSERT: a
+        customer synced since the dispatch found it due). Rerunning after a crash halfway
+        records only what is missing.
         """
         if max_attempts < 1 or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be at least 1")
@@ -113,7 +116,7 @@ class SyncRunLedger:
         }
         for start in range(0, len(unique), batch_size):
             chunk = unique[start : start + batch_size]
-            run_ids = self._insert_runs(chunk, common)
+            run_ids = self._insert_runs(chunk, common, synced_after)
             for request in chunk:
                 run_id = run_ids.get(request.customer_id)
                 if run_id is None:
@@ -125,7 +128,9 @@ class SyncRunLedger:
                     recorded.append(RecordedRun(run_id, request.customer_id, moment))
         return RecordResult(recorded, skipped)
 
-    def _insert_runs(self, chunk: Sequence[RunRequest], common: dict[str, Any]) -> dict[int, int]:
+    def _insert_runs(
+        self, chunk: Sequence[RunRequest], common: dict[str, Any], synced_after: datetime | None
+    ) -> dict[int, int]:
         """Insert a queued run per request in one transaction: {customer id: new run id}."""
         # One INSERT ... SELECT of the whole chunk, its values in a few bound parameters: no
         # per-row SQL to compile, bind or parse (see `insert_queued`).
@@ -136,6 +141,7 @@ class SyncRunLedger:
                 chunk,
                 {**common, "dispatched_at": dispatched_at},
                 conn.dialect,
+                synced_after,
             )
             rows = conn.execute(statement).all()
         return {customer_id: run_id for run_id, customer_id in rows}

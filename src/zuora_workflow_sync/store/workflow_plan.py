@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from zuora_workflow_sync.domain.models import FetchedWorkflow, SyncCounts, content_hash
+from zuora_workflow_sync.domain.models import (
+    FetchedWorkflow,
+    SyncCounts,
+    canonical_hash,
+    canonical_json,
+)
 
 Metadata = tuple[str, str | None, str | None, str | None, datetime | None, datetime | None]
 
@@ -28,10 +33,12 @@ class StoredWorkflow:
 
 @dataclass(frozen=True, slots=True)
 class HashedWorkflow:
-    """A fetched workflow with its content hash, computed once."""
+    """A fetched workflow with its canonical JSON and content hash, computed once: the store
+    writes that text (to the workflow and its history row) instead of encoding it again."""
 
     fetched: FetchedWorkflow
     content_hash: str
+    document_json: str
 
 
 @dataclass(slots=True)
@@ -95,9 +102,8 @@ def _hash_all(fetched: Iterable[FetchedWorkflow]) -> dict[int, HashedWorkflow]:
     for workflow in fetched:
         if workflow.zuora_workflow_id in hashed:
             raise ValueError(f"workflow {workflow.zuora_workflow_id} was fetched twice")
-        hashed[workflow.zuora_workflow_id] = HashedWorkflow(
-            workflow, content_hash(workflow.document)
-        )
+        text = canonical_json(workflow.document)
+        hashed[workflow.zuora_workflow_id] = HashedWorkflow(workflow, canonical_hash(text), text)
     return hashed
 
 

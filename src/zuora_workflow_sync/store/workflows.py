@@ -10,7 +10,22 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Insert, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Cast,
+    Connection,
+    Engine,
+    Insert,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from zuora_workflow_sync.domain.models import FetchedTask, FetchedWorkflow, SyncCounts
@@ -152,7 +167,7 @@ def _insert_workflows(
             **_listing_values(item.fetched),
             "customer_id": customer_id,
             "zuora_workflow_id": item.fetched.zuora_workflow_id,
-            "document": item.fetched.document,
+            "b_document": item.document_json,
             "content_hash": item.content_hash,
             "first_seen_at": now,
             "last_changed_at": now,
@@ -160,8 +175,10 @@ def _insert_workflows(
         }
         for item in create
     ]
-    statement = insert(WorkflowRow).returning(
-        WorkflowRow.id, WorkflowRow.zuora_workflow_id, sort_by_parameter_order=True
+    statement = (
+        insert(WorkflowRow)
+        .values(document=_document_text(conn))
+        .returning(WorkflowRow.id, WorkflowRow.zuora_workflow_id, sort_by_parameter_order=True)
     )
     return [row.id for row in conn.execute(statement, rows)]
 
@@ -182,16 +199,17 @@ def _update_changed(conn: Connection, plan: SyncPlan, now: datetime) -> None:
         {
             **_prefixed(_listing_values(item.fetched)),
             "b_id": row_id,
-            "b_document": item.fetched.document,
+            "b_document": item.document_json,
             "b_content_hash": item.content_hash,
         }
         for row_id, item in plan.change.items()
     ]
-    names = (*_LISTING_COLUMNS, "document", "content_hash")
+    names = (*_LISTING_COLUMNS, "content_hash")
     _update_by_id(
         conn,
         rows,
         **_bound_columns(names),
+        document=_document_text(conn),
         last_changed_at=now,
         last_seen_at=now,
         deleted_at=None,
@@ -204,6 +222,14 @@ def _update_refreshed(conn: Connection, plan: SyncPlan, now: datetime) -> None:
         for row_id, item in plan.refresh.items()
     ]
     _update_by_id(conn, rows, **_bound_columns(_LISTING_COLUMNS), last_seen_at=now, deleted_at=None)
+
+
+def _document_text(conn: Connection) -> BindParameter[str] | Cast[Any]:
+    """The `document` column bound as its canonical JSON text (`b_document`), already encoded
+    for the content hash, so it is not encoded once more per table (PostgreSQL casts it to
+    JSONB; SQLite keeps JSON as text)."""
+    text = bindparam("b_document", type_=Text())
+    return cast(text, JSONB) if conn.dialect.name == "postgresql" else text
 
 
 def _prefixed(values: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +295,7 @@ def _append_history(
         {
             "workflow_id": workflow_id,
             "content_hash": item.content_hash,
-            "document": item.fetched.document,
+            "b_document": item.document_json,
             "active_version": item.fetched.active_version,
             "seen_at": now,
             "run_id": run_id,
@@ -277,4 +303,5 @@ def _append_history(
         for workflow_id, item in written.items()
     ]
     if rows:
-        conn.execute(insert_ignoring_conflicts(conn, WorkflowHistoryRow), rows)
+        statement = insert_ignoring_conflicts(conn, WorkflowHistoryRow)
+        conn.execute(statement.values(document=_document_text(conn)), rows)

@@ -173,7 +173,10 @@ class Dispatcher:
         return Pipeline(self._queue.enqueue_many, self._queue_errors, recorders=self._recorders)
 
     def dispatch(self, options: DispatchOptions) -> DispatchResult:
-        """Dispatch one customer or every due customer; WorkflowSyncError on bad input."""
+        """Dispatch one customer or every due customer; WorkflowSyncError on bad input, and
+        SecretsError when the keys cannot be read (the operator's to fix: nothing is
+        dispatched, and no customer's circuit hides it)."""
+        self._runtime.check_keys()
         if options.customer_id is not None:
             return self._one(options, _require_customer(self._runtime, options.customer_id))
         return self._all(options)
@@ -195,6 +198,8 @@ class Dispatcher:
             self._drain(options, result, pipeline)
         if result.skipped_active:
             self._say(f"Customer {customer.name} already has a sync queued or running.")
+        elif result.inline:
+            self._say(f"Sync run recorded for customer: {customer.name}; running it here")
         else:
             self._say(f"Sync job dispatched for customer: {customer.name}")
         return result
@@ -223,7 +228,7 @@ class Dispatcher:
                 f"Skipped {len(result.skipped_active)} customers that already have a sync "
                 "queued or running"
             )
-        self._say(f"Sync jobs dispatched for {result.dispatched} customers")
+        self._say(_dispatched_line(result))
         return result
 
     def _report_open_circuits(self, result: DispatchResult) -> None:
@@ -335,7 +340,18 @@ class Dispatcher:
             dispatched_by=options.dispatched_by,
             max_attempts=self._runtime.settings.max_attempts,
             batch_size=self._runtime.settings.dispatch_batch_size,
+            synced_after=self._due_cutoff(options),
         )
+
+    def _due_cutoff(self, options: DispatchOptions) -> datetime | None:
+        """A customer synced after this is not due (None with --force): the ledger's INSERT
+        checks it again, for a worker may sync a customer after it was found due."""
+        if options.force:
+            return None
+        window = self._runtime.settings.sync_window_seconds
+        if options.customer_id is None:
+            window = max(0.0, window - options.window_tolerance_seconds)
+        return self._now - timedelta(seconds=window)
 
     def _queue_is_down(self, options: DispatchOptions, result: DispatchResult) -> bool:
         """Check the queue once per command; remember why it is down."""
@@ -394,6 +410,17 @@ class Dispatcher:
         window = timedelta(seconds=self._runtime.settings.sync_window_seconds)
         synced = customer.last_synced_at
         return synced is not None and synced > self._now - window
+
+
+def _dispatched_line(result: DispatchResult) -> str:
+    """The specification's line when jobs were queued; what happened instead when some or all
+    of the runs are executed here (`--sync`, or the fallback of a queue that is down)."""
+    queued, here = len(result.queued), len(result.inline)
+    if not here:
+        return f"Sync jobs dispatched for {queued} customers"
+    if not queued:
+        return f"Sync runs recorded for {here} customers; running them here"
+    return f"Sync jobs dispatched for {queued} customers; {here} more run here"
 
 
 class QueueUnavailableAtDispatchError(WorkflowSyncError):

@@ -1,7 +1,8 @@
 """How one attempt of a sync run ends: the fenced ledger write of each outcome, and its log line.
 
 Succeeded, retried later, deferred (pacing alone held it back: no attempt is counted and the
-customer's circuit does not move), failed (the customer's failure is counted with its circuit),
+customer's circuit does not move), failed (the customer's failure is counted with its circuit;
+not when the encryption keys could not open its secret: that is the operator's problem),
 released (a shutdown), or dropped without a write (its lease was lost, or the database failed).
 Every write presents the attempt, so an attempt that lost its run writes nothing.
 """
@@ -33,6 +34,7 @@ from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.circuit import PreviousState, RecordedFailure
 from zuora_workflow_sync.store.engine import writing
 from zuora_workflow_sync.store.runs import LeaseLostError
+from zuora_workflow_sync.store.secrets import SecretsError
 from zuora_workflow_sync.sync.heartbeat import HeldRun, Requeue
 from zuora_workflow_sync.sync.progress import JobProgress
 
@@ -112,6 +114,8 @@ class AttemptEnd:
             # pool): the customer did nothing wrong, so record nothing (it would count towards
             # its circuit breaker); the lease expires and the reaper re-queues the run.
             return _database_failed(self, exc)
+        if isinstance(exc, SecretsError):
+            return _key_problem(self, exc)
         if isinstance(exc, PacedTooLongError):
             return _deferred(self, exc) if self.retry else _failed(self, exc, counted=False)
         if self.retry:
@@ -273,6 +277,29 @@ def _failed(end: AttemptEnd, exc: Exception, *, counted: bool) -> RunOutcome:
     if recorded is not None:
         _alert_failure(end, recorded, reason)
     return end.outcome(OutcomeStatus.FAILED, error=reason)
+
+
+def _key_problem(end: AttemptEnd, exc: SecretsError) -> RunOutcome:
+    """The keys cannot open the customer's secret: the run fails with the operator's reason,
+    every time, and the customer's failures and circuit do not move (nothing it did)."""
+    logger.error(
+        "run %s for customer %s: %s",
+        end.claimed.run_id,
+        end.customer.id,
+        operator_reason(exc),
+        extra={
+            "event": "key_problem",
+            "run_id": end.claimed.run_id,
+            "customer_id": end.customer.id,
+        },
+    )
+    return _failed(end, SecretsError(operator_reason(exc)), counted=False)
+
+
+def operator_reason(exc: SecretsError) -> str:
+    return (
+        f"encryption key problem, for the operator to fix (not counted against the customer): {exc}"
+    )
 
 
 def _alert_failure(end: AttemptEnd, recorded: RecordedFailure, reason: str) -> None:

@@ -27,7 +27,7 @@ class KnownWorkflow:
     alive: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class FetchResult:
     """The outcome of a complete listing plus the exports it called for."""
 
@@ -36,6 +36,15 @@ class FetchResult:
     api_requests: int
     token_requests: int
     throttled: int = 0
+
+    def __repr__(self) -> str:
+        # Short: asyncio's Runner builds the repr of its finished main task (this result) when
+        # it restores the SIGINT handler, on the main thread; the full one held every document.
+        return (
+            f"FetchResult({len(self.fetched)} fetched, {len(self.listed_ids)} listed, "
+            f"{self.api_requests} requests, {self.token_requests} token requests, "
+            f"{self.throttled} throttled)"
+        )
 
     def with_requests(self, counts: SyncCounts) -> SyncCounts:
         """`counts` with this fetch's requests: all of them, the token requests, the 429s."""

@@ -130,13 +130,13 @@ def execute_run(
     with ExitStack() as stack:
         stack.callback(lease.end)
         try:
-            result = _read_zuora(runtime, end, shutdown, job_session=session)
+            result = _read_zuora(runtime, end, shutdown, job_session=session, scope=stack)
         except Exception as exc:  # any failure ends the attempt, never a crash of the worker
             return end.failed(exc)
         if session is not None and session.finishes_later:
-            # The thread takes its next job while the session's finisher stores this one.
-            session.finish_later(partial(_store_and_end_later, end, result, lease))
-            stack.pop_all()  # the finisher ends the lease
+            # The thread takes its next job while the session's finisher stores this one; the
+            # finisher ends the lease and drops the secret from the log redaction.
+            session.finish_later(partial(_store_and_end_later, end, result, stack.pop_all()))
             return RunOutcome(
                 claimed.run_id, customer.id, OutcomeStatus.FINISHING, SyncCounts(), end.took()
             )
@@ -192,11 +192,9 @@ def _claim(
         return claimed, runtime.customers.get(claimed.customer_id, bind=conn)
 
 
-def _store_and_end_later(end: AttemptEnd, result: FetchResult, lease: _Lease) -> RunOutcome:
-    try:
+def _store_and_end_later(end: AttemptEnd, result: FetchResult, scope: ExitStack) -> RunOutcome:
+    with scope:
         return _store_and_end(end, result)
-    finally:
-        lease.end()
 
 
 def _store_and_end(end: AttemptEnd, result: FetchResult) -> RunOutcome:
@@ -220,9 +218,12 @@ def _read_zuora(
     shutdown: Shutdown | None,
     *,
     job_session: JobSession | None,
+    scope: ExitStack,
 ) -> FetchResult:
+    """Decrypt the client secret (masked in the log until `scope` closes: the job's end), then
+    read Zuora under the watch."""
     secret = runtime.keyring.decrypt(end.customer.client_secret_encrypted)
-    SECRETS.register(secret.get_secret_value())
+    scope.enter_context(SECRETS.scoped(secret.get_secret_value()))
     fetch = _fetch(runtime, end, secret.get_secret_value(), job_session)
     work = _watched(fetch, _Watch(runtime.settings, end, shutdown))
     return asyncio.run(work) if job_session is None else job_session.run(work)

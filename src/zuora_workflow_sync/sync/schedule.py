@@ -25,6 +25,7 @@ from zuora_workflow_sync.errors import ConfigurationError
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.leases import LeaseKeeper, LeaseRepository
+from zuora_workflow_sync.store.secrets import SecretsError
 from zuora_workflow_sync.sync.dispatch import (
     Dispatcher,
     DispatchOptions,
@@ -171,6 +172,13 @@ class Scheduler:
         try:
             report = self.step()
             return self._wait_from(self._clock()) if report.holds else self._idle_seconds
+        except SecretsError as exc:  # the operator's keys: said plainly at every step
+            logger.error(
+                "scheduler step failed: %s; retrying",
+                exc,
+                extra={"event": "scheduler_error", "error": str(exc)},
+            )
+            return self._idle_seconds
         except Exception:  # a database or queue outage must not end the scheduler
             logger.exception("scheduler step failed; retrying", extra={"event": "scheduler_error"})
             return self._idle_seconds

@@ -60,6 +60,21 @@ def proxy_for(url: httpx.URL, proxies: Mapping[str, str]) -> str | None:
     return None if bypass(url.host, proxies) else proxies.get(url.scheme)
 
 
+async def raw_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """A response body as it arrives on the wire, still encoded; httpx's errors."""
+    with _as_httpx_errors():
+        async for chunk in response.content.iter_any():
+            yield chunk
+
+
+def done_with(response: aiohttp.ClientResponse) -> None:
+    """A body read to its end gives the connection back to the pool; any other is closed."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body as it arrives on the wire, still encoded."""
 
@@ -67,16 +82,23 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors():
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+        async for chunk in raw_chunks(self._response):
+            yield chunk
 
     async def aclose(self) -> None:
-        # A body read to its end gives the connection back to the pool; any other is closed.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+        done_with(self._response)
+
+
+def _client_timeout(timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=timeout.get("pool"),
+        sock_connect=timeout.get("connect"),
+        sock_read=timeout.get("read"),
+    )
+
+
+_SKIPPED_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -91,6 +113,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._proxies = urllib.request.getproxies_environment()
+        self._timeout: tuple[httpx.Timeout, aiohttp.ClientTimeout] | None = None
         self.connections_opened = 0
 
     def _pool(self) -> aiohttp.ClientSession:
@@ -113,14 +136,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def _opened(self, session: Any, context: SimpleNamespace, params: Any) -> None:
         self.connections_opened += 1
 
+    async def get(
+        self, url: str, headers: Mapping[str, str], timeout: httpx.Timeout
+    ) -> aiohttp.ClientResponse:
+        """`GET url` straight on the pool, without httpx's request and response objects (the
+        hot path, `zuora.transport.get`): what `handle_async_request` does for a GET, with
+        `headers` as httpx would have merged them and the client's `timeout`. Read the body
+        with `raw_chunks`, then hand the response to `done_with`."""
+        if self._timeout is None or self._timeout[0] is not timeout:
+            self._timeout = (timeout, _client_timeout(timeout.as_dict()))
+        proxy = proxy_for(httpx.URL(url), self._proxies) if self._proxies else None
+        with _as_httpx_errors():
+            return await self._pool().request(
+                "GET",
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout[1],
+                proxy=proxy,
+                skip_auto_headers=_SKIPPED_HEADERS,
+            )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {})
-        limits = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeout.get("pool"),
-            sock_connect=timeout.get("connect"),
-            sock_read=timeout.get("read"),
-        )
+        limits = _client_timeout(request.extensions.get("timeout", {}))
         body = request.content or None
         with _as_httpx_errors():
             response = await self._pool().request(
@@ -131,7 +169,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=limits,
                 proxy=proxy_for(request.url, self._proxies),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                skip_auto_headers=_SKIPPED_HEADERS,
             )
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:

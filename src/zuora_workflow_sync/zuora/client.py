@@ -41,7 +41,7 @@ from zuora_workflow_sync.zuora.ratelimit import (
     retry_after_from,
 )
 from zuora_workflow_sync.zuora.responses import error_for_status, parse_json
-from zuora_workflow_sync.zuora.transport import RawResponse, TransportLimits, exchange
+from zuora_workflow_sync.zuora.transport import RawResponse, TransportLimits, exchange, get
 
 logger = logging.getLogger(__name__)
 
@@ -284,11 +284,9 @@ class ZuoraClient:
             token = await self._tokens.get(self._credentials.cache_key, self._fetch_token)
             headers = self._headers()
             headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-            request = self._http.build_request(
-                "GET", self._credentials.base_url + path, params=params, headers=headers
-            )
             self.api_requests += 1
-            raw = await exchange(self._http, request, self._settings.transport)
+            url = self._credentials.base_url + path
+            raw = await get(self._http, url, params, headers, self._settings.transport)
             self.throttled_responses += raw.status == 429
             metrics.zuora_replied(path, raw.status)
             rate_limit = parse_rate_limit(raw.headers)

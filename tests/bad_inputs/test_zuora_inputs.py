@@ -34,6 +34,8 @@ from zuora_workflow_sync.simulator import SimulatorAdmin, TenantCredentials
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.store.tables import WorkflowHistoryRow, WorkflowRow, WorkflowTaskRow
 
+pytestmark = [pytest.mark.slow]
+
 BIN = Path(sys.executable).parent
 TENANT = "tenant-001"
 # A sync process of this product peaks near 100 MB; a body read whole past the caps (a 100 MB

@@ -18,13 +18,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
 from tests.chaos.fleet import ACTIVE, Fleet
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime, build_runtime
-from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.tables import (
     CustomerRow,
     SyncRunRow,
@@ -165,20 +163,20 @@ def dump(engine: Engine) -> Dump:
 
 
 def clean_dump(fleet: Fleet, folder: Path) -> Dump:
-    """The dump of a clean sync, in this process, of the fleet's customers into a new SQLite
-    database, from the simulator as it is now."""
+    """The dump of a clean sync, in this process and at the fleet's settings, of the fleet's
+    customers into a new SQLite database, from the simulator as it is now."""
     home = folder / "clean-run"
     home.mkdir(parents=True, exist_ok=False)
-    settings = Settings(
-        home=home,
-        database_url=f"sqlite:///{home / 'zws.sqlite3'}",
-        queue_url=f"sqlite:///{home / 'queue.sqlite3'}",
-        secret_keys=SecretStr(_key(fleet.runtime)),
-        http_max_attempts=2,
-        http_backoff_base_seconds=0.01,
-        http_backoff_cap_seconds=0.05,
-        stagger_min_seconds=0,
-        stagger_max_seconds=0,
+    # The fleet's own settings (deadlines, attempts, keys), on a new database and queue.
+    settings = fleet.runtime.settings.model_copy(
+        update={
+            "home": home,
+            "database_url": f"sqlite:///{home / 'zws.sqlite3'}",
+            "queue_url": f"sqlite:///{home / 'queue.sqlite3'}",
+            "coordination_url": None,
+            "stagger_min_seconds": 0.0,
+            "stagger_max_seconds": 0.0,
+        }
     )
     runtime = build_runtime(settings)
     try:

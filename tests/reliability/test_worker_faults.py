@@ -24,7 +24,7 @@ from tests.reliability.helpers import (
 from tests.reliability.invariants import assert_invariants, dump
 from zuora_workflow_sync.domain.models import RunStatus
 
-pytestmark = [pytest.mark.end_to_end]
+pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 
 
 @pytest.mark.timeout(90)

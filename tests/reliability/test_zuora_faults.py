@@ -16,7 +16,7 @@ from tests.reliability.helpers import NO_STAGGER
 from tests.reliability.invariants import assert_invariants
 from zuora_workflow_sync.domain.models import RunStatus, SyncRun
 
-pytestmark = [pytest.mark.end_to_end]
+pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 
 OTHER_TENANT = "tenant-002"
 

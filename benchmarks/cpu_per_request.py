@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
+from sync_throughput import change_workflows, register
 from zuora_workflow_sync.domain.models import RunStatus, RunTrigger
 from zuora_workflow_sync.queue import open_queue
 from zuora_workflow_sync.runtime import build_runtime
@@ -217,33 +217,6 @@ def installation(engine: str, options: Options) -> Iterator[tuple[Settings, dict
                 if keys:
                     client.delete(*keys)
             admin.dispose()
-
-
-def register(settings: Settings, admin: SimulatorAdmin) -> None:
-    """A customer per simulated tenant (multi-entity tenants with their first entity)."""
-    with build_runtime(settings) as runtime:
-        for view in admin.tenants():
-            credentials = TenantCredentials.from_view(view)
-            runtime.customers.add(
-                f"Customer of {credentials.name}",
-                zuora_base_url=credentials.base_url,
-                client_id=credentials.client_id,
-                client_secret_encrypted=runtime.keyring.encrypt(
-                    SecretStr(credentials.client_secret)
-                ),
-                entity_id=credentials.entity_ids[0] if view["multi_entity"] else None,
-            )
-
-
-def change_workflows(admin: SimulatorAdmin, fraction: float) -> int:
-    """A new active version for `fraction` of each tenant's workflows (the first by id)."""
-    changed = 0
-    for view in admin.tenants():
-        ids = sorted(item["id"] for item in admin.workflows(view["name"]))
-        for workflow_id in ids[: round(fraction * len(ids))]:
-            admin.add_version(view["name"], workflow_id, activate=True)
-            changed += 1
-    return changed
 
 
 def product_env(env: dict[str, str], src: Path | None) -> dict[str, str]:

@@ -194,11 +194,6 @@ CASES: list[Any] = [
         "list",
         {"kind": "malformed", "variant": "wrong_content_type"},
         id="wrong_content_type",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a JSON body sent as text/plain is accepted (the client does not check the "
-            "Content-Type); reported, not fixed here",
-        ),
     ),
     pytest.param("list", {"kind": "status", "status": 200, "body": wrong_types}, id="wrong_types"),
     pytest.param(

@@ -40,7 +40,7 @@ from zuora_workflow_sync.zuora.ratelimit import (
     parse_rate_limit,
     retry_after_from,
 )
-from zuora_workflow_sync.zuora.responses import error_for_status, parse_json
+from zuora_workflow_sync.zuora.responses import error_for_status, parse_json, safe_text
 from zuora_workflow_sync.zuora.transport import RawResponse, TransportLimits, exchange, get
 
 logger = logging.getLogger(__name__)
@@ -358,7 +358,25 @@ def _observation(
 def _parse(model: type[M], raw: RawResponse) -> tuple[M, Any]:
     """The body as `model`, and the JSON document it was read from; ProtocolError otherwise."""
     document = parse_json(raw.body, status=raw.status, request_id=raw.request_id)
+    # After parsing, so a body that is not JSON at all is reported with its excerpt.
+    _require_json_media_type(raw)
     return _validate(model, document, raw), document
+
+
+def _require_json_media_type(raw: RawResponse) -> None:
+    """Zuora labels its JSON `application/json` (with a charset): a body labelled otherwise is
+    not what the API promises, even when it happens to parse (a proxy's page, a wrong route)."""
+    content_type = raw.headers.get("content-type")
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return
+    raise ProtocolError(
+        f"expected a JSON response, got Content-Type {safe_text(media_type, 60)!r}",
+        status=raw.status,
+        request_id=raw.request_id,
+    )
 
 
 def _validate(model: type[M], document: Any, raw: RawResponse) -> M:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from zuora_workflow_sync.monitoring.logs import SECRETS
 from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorConfig, SimulatorServer
 
 SIMULATOR_SEED = 20240601
@@ -38,6 +39,15 @@ def simulator(simulator_session: SimulatorServer) -> SimulatorServer:
 def sim_admin(simulator: SimulatorServer) -> Iterator[SimulatorAdmin]:
     with SimulatorAdmin(simulator.base_url) as admin:
         yield admin
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """Commands run in-process `register` their secrets for the life of the process: here a
+    test's, so one test's registrations never mask (or unmask) another's."""
+    held = SECRETS.snapshot()
+    yield
+    SECRETS.restore(held)
 
 
 @pytest.fixture(autouse=True)

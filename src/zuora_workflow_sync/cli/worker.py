@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Protocol
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from zuora_workflow_sync.cli.common import runtime_for_command
 from zuora_workflow_sync.errors import ConfigurationError
@@ -121,7 +124,7 @@ def worker(
     """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
     with runtime_for_command() as runtime:
         # A damaged or unmigrated database is refused before any job could write to it.
-        integrity.check(runtime.engine)
+        _check_integrity(runtime, wait=not drain)
         if metrics_port is not None:
             _serve_metrics(metrics_port, metrics_host)
         names = _queue_names(queue, runtime.settings.default_queue)
@@ -154,6 +157,29 @@ def worker(
             for opened in queues:
                 opened.close()
     typer.echo("Worker stopped: drained" if drain else "Worker stopped")
+
+
+def _check_integrity(runtime: Runtime, *, wait: bool) -> None:
+    """The database's integrity check before any job; a database that cannot be reached yet
+    (server starting, every connection taken: F10) is waited for with capped, jittered backoff
+    unless `wait` is off (`--drain`), as a job would wait for it."""
+    delay = 0.5
+    while True:
+        try:
+            integrity.check(runtime.engine)
+            return
+        except OperationalError as exc:
+            if not wait:
+                raise
+            runtime.engine.dispose()
+            pause = random.uniform(delay / 2, delay)
+            logger.warning(
+                "database unreachable at start (%s); retrying in %.1f s",
+                type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                pause,
+            )
+            time.sleep(pause)
+            delay = min(delay * 2, 30.0)
 
 
 def _serve_metrics(port: int, host: str) -> None:

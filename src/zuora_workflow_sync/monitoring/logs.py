@@ -87,6 +87,17 @@ class SecretRegistry:
     def __len__(self) -> int:
         return len(self._counts)
 
+    def snapshot(self) -> dict[str, int]:
+        """What is held now, for `restore` (a host running several commands in one process,
+        such as the test suite, gives each its own registrations)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def restore(self, held: dict[str, int]) -> None:
+        with self._lock:
+            self._counts = dict(held)
+            self._longest_first = tuple(sorted(self._counts, key=len, reverse=True))
+
     def redact(self, text: str) -> str:
         for value in self._longest_first:
             if value in text:

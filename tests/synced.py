@@ -137,17 +137,23 @@ def _add_customer(runtime: Runtime, admin: SimulatorAdmin, tenant: str, name: st
     )
 
 
+def simulator_token(client: httpx.Client, credentials: TenantCredentials) -> str:
+    """An access token for `credentials` from the simulator's `/oauth/token`."""
+    token: str = client.post(
+        "/oauth/token",
+        data={
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+            "grant_type": "client_credentials",
+        },
+    ).json()["access_token"]
+    return token
+
+
 def zuora_export(credentials: TenantCredentials, workflow_id: int) -> dict[str, Any]:
     """`GET /workflows/{id}/export` from the simulator, as Zuora's API serves it."""
     with httpx.Client(base_url=credentials.base_url, timeout=10) as client:
-        token = client.post(
-            "/oauth/token",
-            data={
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-                "grant_type": "client_credentials",
-            },
-        ).json()["access_token"]
+        token = simulator_token(client, credentials)
         headers = {"Authorization": f"Bearer {token}"}
         if credentials.entity_ids and len(credentials.entity_ids) > 1:
             headers["Zuora-Entity-Ids"] = credentials.entity_ids[0]

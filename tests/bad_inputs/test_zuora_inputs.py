@@ -27,6 +27,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from tests.synced import simulator_token
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.runtime import Runtime, build_runtime
 from zuora_workflow_sync.settings import Settings
@@ -140,14 +141,7 @@ def stored_rows(runtime: Runtime) -> tuple[int, int, int]:
 def first_page(credentials: TenantCredentials, page_length: int = 5) -> dict[str, Any]:
     """Page 1 of TENANT's listing, straight from the simulator."""
     with httpx.Client(base_url=credentials.base_url) as client:
-        token = client.post(
-            "/oauth/token",
-            data={
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-                "grant_type": "client_credentials",
-            },
-        ).json()["access_token"]
+        token = simulator_token(client, credentials)
         reply = client.get(
             "/workflows",
             params={"page": "1", "page_length": str(page_length)},

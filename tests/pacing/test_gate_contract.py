@@ -61,10 +61,18 @@ def test_released_slot_is_taken_within_ms_when_a_coroutine_waits(settings: Setti
             gate = pacer.gate(limits(max_in_flight=1))
             return [await hand_off(gate) for _ in range(5)]
 
-    delays = sorted(asyncio.run(main()))
-    # Handed over in-process, not found by polling (10-40 ms): the median says which, and
-    # stays readable on a busy machine where one hand-over can wait for the CPU.
-    assert delays[len(delays) // 2] < 0.008 and delays[-1] < 0.1, delays
+    # Handed over in-process, not found by polling (10-40 ms): a batch's median says which,
+    # and stays readable on a busy machine where one hand-over can wait for the CPU. Up to
+    # three batches, since a suite's other processes can hold the CPU through most of one;
+    # polling never gives a median under 8 ms, whatever the load.
+    batches = []
+    for _ in range(3):
+        delays = sorted(asyncio.run(main()))
+        batches.append(delays)
+        if delays[len(delays) // 2] < 0.008 and delays[-1] < 0.1:
+            break
+    else:
+        raise AssertionError(batches)
 
 
 def test_requests_wait_for_next_window_when_quota_is_used_up(settings: Settings) -> None:

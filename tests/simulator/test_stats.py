@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 
+from tests.polling import wait_until
 from tests.simulator.conftest import token_form
-from zuora_workflow_sync.simulator import SimulatorAdmin, TenantCredentials
+from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorServer, TenantCredentials
 
 
 def test_stats_count_requests_by_route_and_status_when_traffic_flows(
@@ -51,3 +54,20 @@ def test_stats_are_zero_when_reset(
         "tokens_issued": 0,
         "too_many_requests": 0,
     }
+
+
+def test_a_request_in_flight_across_a_reset_is_not_counted_after_it(
+    http: httpx.Client, auth: dict[str, str], sim_admin: SimulatorAdmin, simulator: SimulatorServer
+) -> None:
+    sim_admin.add_fault("latency", tenant="tenant-001", route="export", delay_ms=600)
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(
+            httpx.get, f"{simulator.base_url}/workflows/1000/export", headers=auth, timeout=10
+        )
+        wait_until(lambda: sim_admin.stats()["in_flight"] == 1, timeout=5, what="in flight")
+        sim_admin.reset_stats()
+        assert late.result().status_code == 200
+    http.get("/workflows", headers=auth)
+    stats = sim_admin.stats()
+    assert stats["tenants"]["tenant-001"]["requests"] == {"list": {"200": 1}}
+    assert stats["in_flight"] == 0

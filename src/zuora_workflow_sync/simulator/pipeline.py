@@ -46,14 +46,16 @@ async def serve_data(
 ) -> web.StreamResponse:
     """Run one data call through the whole pipeline and record it in the stats."""
     exchange = Exchange(request, route)
-    state.stats.enter()
+    generation = state.stats.enter()
     label: int | str = 500
     try:
         response, label = await _authenticated(state, exchange, handler, page, workflow_id)
         return response
     finally:
         state.stats.leave()
-        state.stats.record(exchange.tenant.name if exchange.tenant else None, route.value, label)
+        state.stats.record(
+            exchange.tenant.name if exchange.tenant else None, route.value, label, generation
+        )
 
 
 def bearer_token(request: web.Request) -> str | None:

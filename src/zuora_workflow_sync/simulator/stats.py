@@ -19,7 +19,10 @@ class Stats:
         self.reset()
 
     def reset(self) -> None:
-        """Zero the counters; requests still in flight stay counted so `leave` balances."""
+        """Zero the counters. Requests still in flight stay in `in_flight` so `leave` balances,
+        but their outcome is not recorded: a test's counts never hold the tail of the one before
+        (a request a killed worker left in a latency fault completes after the reset)."""
+        self.generation: int = getattr(self, "generation", 0) + 1
         self.in_flight: int = getattr(self, "in_flight", 0)
         self.requests: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
@@ -29,10 +32,12 @@ class Stats:
         self.max_in_flight = self.in_flight
         self.tenant_max_in_flight: defaultdict[str, int] = defaultdict(int)
 
-    def enter(self) -> None:
+    def enter(self) -> int:
+        """Count a request in; returns the generation to hand to `record`."""
         self.in_flight += 1
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
+        return self.generation
 
     def leave(self) -> None:
         self.in_flight -= 1
@@ -41,7 +46,10 @@ class Stats:
         if in_flight > self.tenant_max_in_flight[tenant]:
             self.tenant_max_in_flight[tenant] = in_flight
 
-    def record(self, tenant: str | None, route: str, status: int | str) -> None:
+    def record(self, tenant: str | None, route: str, status: int | str, generation: int) -> None:
+        """Count a completed request, unless it entered before the last reset."""
+        if generation != self.generation:
+            return
         name = tenant or UNAUTHENTICATED
         self.requests[name][route][str(status)] += 1
         if status == 429:

@@ -31,14 +31,16 @@ Form = dict[str, str]
 
 async def token_endpoint(state: SimulatorState, request: web.Request) -> web.StreamResponse:
     exchange = Exchange(request, Route.TOKEN)
-    state.stats.enter()
+    generation = state.stats.enter()
     label: int | str = 500
     try:
         response, label = await _token_flow(state, exchange)
         return response
     finally:
         state.stats.leave()
-        state.stats.record(exchange.tenant.name if exchange.tenant else None, "token", label)
+        state.stats.record(
+            exchange.tenant.name if exchange.tenant else None, "token", label, generation
+        )
 
 
 async def _token_flow(

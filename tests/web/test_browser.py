@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.services import service_missing
 from tests.synced import TENANTS, Synced
@@ -70,20 +70,24 @@ def test_operator_walks_from_customers_to_a_workflow_and_its_tasks(
     page: Page, synced: Synced, tmp_path: Path
 ) -> None:
     _log_in(page, TOKEN)
-    assert page.locator("h1").inner_text() == "Overview"
+    # expect() waits for the page a click leads to; count() and inner_text() would read
+    # whatever is loaded at that instant (the page before, on a loaded machine).
+    expect(page.locator("h1")).to_have_text("Overview")
     _shot(page, tmp_path, "overview")
     page.click("nav >> text=Customers")
-    assert page.locator("#customers tr").count() == 1 + len(synced.customers)
+    expect(page.locator("#customers tr")).to_have_count(1 + len(synced.customers))
     _shot(page, tmp_path, "customers")
     page.click(f"#customers >> text={synced.customers[0].name}")
-    assert page.locator("h1").inner_text() == synced.customers[0].name
+    expect(page.locator("h1")).to_have_text(synced.customers[0].name)
     _shot(page, tmp_path, "customer")
     page.locator("#workflows a").first.click()
+    page.wait_for_url("**/workflows/*")
     workflow_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     shown = synced.json("workflows", "show", workflow_id)
-    assert page.locator("h1").inner_text() == shown["workflow"]["name"]
-    assert page.locator("#tasks tr").count() == 1 + len(shown["tasks"]) > 1
-    assert page.locator("#graph g.node").count() == len(shown["tasks"]) + 1
+    assert len(shown["tasks"]) > 0
+    expect(page.locator("h1")).to_have_text(shown["workflow"]["name"])
+    expect(page.locator("#tasks tr")).to_have_count(1 + len(shown["tasks"]))
+    expect(page.locator("#graph g.node")).to_have_count(len(shown["tasks"]) + 1)
     workflow_shot = _shot(page, tmp_path, "workflow")
     assert workflow_shot.exists()
     with page.expect_download() as download:
@@ -96,13 +100,14 @@ def test_operator_walks_from_customers_to_a_workflow_and_its_tasks(
     page.click("nav >> text=Tasks")
     page.fill("input[name=text]", "mail")
     page.click("form.filters button")
-    assert page.locator("#tasks tr").count() > 1
+    page.wait_for_url("**/tasks?*text=mail*")
+    expect(page.locator("#tasks tr").nth(1)).to_be_visible()
     _shot(page, tmp_path, "tasks")
     page.click("nav >> text=Runs")
-    assert page.locator("#runs tr").count() == 1 + len(synced.runtime.ledger.list_runs())
+    expect(page.locator("#runs tr")).to_have_count(1 + len(synced.runtime.ledger.list_runs()))
     _shot(page, tmp_path, "runs")
     page.locator("#runs a").first.click()
-    assert page.locator("#run-status").inner_text() == "succeeded"
+    expect(page.locator("#run-status")).to_have_text("succeeded")
     _shot(page, tmp_path, "run")
     if os.environ.get("DOCS_SCREENSHOT"):
         _docs_screenshot(page, synced, Path(os.environ["DOCS_SCREENSHOT"]))
@@ -127,10 +132,10 @@ def test_a_change_made_in_zuora_shows_in_the_history_diff(
     workflow_id = synced.json("workflows", "show", reference)["workflow"]["id"]
     _log_in(page, TOKEN)
     page.goto(f"/workflows/{workflow_id}")
-    assert page.locator("#history tr").count() == 3
+    expect(page.locator("#history tr")).to_have_count(3)
     page.click("#compare")
-    assert page.locator("#diff-summary").inner_text() == "renamed"
-    assert "Renamed in Zuora" in page.locator("ins").first.inner_text()
+    expect(page.locator("#diff-summary")).to_have_text("renamed")
+    expect(page.locator("ins").first).to_contain_text("Renamed in Zuora")
     _shot(page, tmp_path, "diff")
 
 
@@ -141,15 +146,14 @@ def test_sync_now_leads_to_a_run_that_appears_in_runs_and_succeeds(
     _log_in(page, TOKEN)
     page.goto(f"/customers/{customer.id}")
     page.click("#action-sync")
-    assert page.locator(".flash").all_inner_texts() == [
-        "Syncing workflows for customer: Initech",
-        "Sync job dispatched for customer: Initech",
-    ]
+    expect(page.locator(".flash")).to_have_text(
+        ["Syncing workflows for customer: Initech", "Sync job dispatched for customer: Initech"]
+    )
     drained = synced.worker("--drain")
     assert drained.returncode == 0, drained.stderr
     page.goto(f"/runs?customer={customer.id}")
-    assert page.locator("#runs tr").count() == 2
-    assert page.locator("#runs .status").first.inner_text() == "succeeded"
+    expect(page.locator("#runs tr")).to_have_count(2)
+    expect(page.locator("#runs .status").first).to_have_text("succeeded")
     _shot(page, tmp_path, "runs-after-sync-now")
 
 
@@ -178,7 +182,7 @@ def test_a_post_without_the_csrf_token_is_refused_in_the_browser(
     page.goto(f"/customers/{customer.id}")
     page.evaluate("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
     page.click("#action-force-sync")
-    assert "missing or wrong CSRF token" in page.content()
+    expect(page.locator("body")).to_contain_text("missing or wrong CSRF token")
     assert synced.runtime.ledger.active_run_ids([customer.id]) == {}
 
 

@@ -22,7 +22,7 @@ from zuora_workflow_sync.cli.version import VersionFlag
 from zuora_workflow_sync.store import migrate
 
 # Runs an entry point (argv[1]: its module, the rest: its argv), then writes the names of every
-# module loaded to the file named by argv[2].
+# module loaded to the file named by argv[2] (not the None placeholders of refused imports).
 RUN_AND_LIST = """
 import importlib, json, sys
 module, out = sys.argv[1], sys.argv[2]
@@ -33,7 +33,7 @@ except SystemExit:
     pass
 finally:
     with open(out, "w") as handle:
-        json.dump(sorted(sys.modules), handle)
+        json.dump(sorted(name for name, m in sys.modules.items() if m is not None), handle)
 """
 # Needed by no start: servers, the queue, the drivers of the scaled-out mode, HTTP clients.
 NEVER = (
@@ -155,3 +155,30 @@ def typer_app_with_every_command() -> typer.Typer:
         registered.add((entry.module, entry.attribute))
         register(eager, name, entry)
     return eager
+
+
+# Imports a worker's modules (what `workflow-sync worker` loads before its first job), then
+# writes the names of every module loaded and what httpx's own CLI entry point says.
+WORKER_IMPORTS = """
+import contextlib, io, json, sys
+import zuora_workflow_sync.cli.worker, zuora_workflow_sync.sync.job, httpx
+said = io.StringIO()
+with contextlib.redirect_stdout(said), contextlib.suppress(SystemExit):
+    httpx.main()
+loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+json.dump({"modules": loaded, "said": said.getvalue()}, sys.stdout)
+"""
+
+
+def test_a_worker_loads_httpx_without_its_command_line_client() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_IMPORTS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    modules = set(loaded["modules"])
+    assert "httpx" in modules and "aiohttp" in modules
+    # httpx._main would have brought rich's console, progress and syntax, and pygments.
+    assert present(modules, ("httpx._main", "pygments", "rich")) == []
+    # httpx caught the refused import the way it does when its CLI extras are missing.
+    assert "pip install 'httpx[cli]'" in loaded["said"]

@@ -26,6 +26,7 @@ from zuora_workflow_sync.monitoring import metrics
 from zuora_workflow_sync.monitoring.alerts import BackgroundPoster
 from zuora_workflow_sync.queue import JobQueue, QueueUnavailableError, open_queue, run_worker
 from zuora_workflow_sync.queue.app import check_queue_name
+from zuora_workflow_sync.queue.memory import limit_malloc_arenas
 from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.store import integrity
 from zuora_workflow_sync.store.runs import SyncRunLedger
@@ -122,6 +123,7 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once)."""
+    limit_malloc_arenas()  # before any job thread exists
     with runtime_for_command() as runtime:
         # A damaged or unmigrated database is refused before any job could write to it.
         _check_integrity(runtime, wait=not drain)

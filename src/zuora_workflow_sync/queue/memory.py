@@ -36,7 +36,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    applied = mallopt(_M_ARENA_MAX, arenas) == 1
+    applied: bool = mallopt(_M_ARENA_MAX, arenas) == 1
     if not applied:
         logger.debug("mallopt(M_ARENA_MAX, %d) refused", arenas)
     return applied

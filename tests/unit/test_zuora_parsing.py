@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zuora_workflow_sync.errors import (
     AuthenticationError,
@@ -182,6 +184,10 @@ def test_rate_limited_error_carries_retry_after_when_header_present() -> None:
         # A string holding `":` makes up for the key given twice in a count of `":`.
         (b'{"a":"x\\":","a":1}', "duplicate JSON key"),
         (b'{"x":":","x":2}', "duplicate JSON key"),
+        # Escaped quotes before a colon are not keys; an escaped backslash before one is.
+        (b'{"a":"\\\\\\":","a":1}', "duplicate JSON key"),
+        (b'{"a\\\\":1,"a\\\\":2}', "duplicate JSON key"),
+        (b'{"p":"{\\"k\\":1}","q":{"r":"\\":","r":2}}', "duplicate JSON key"),
         (b'{"a": "x\\u0000y"}', "NUL"),
         (b'{"x\\u0000": 1}', "NUL"),
         (b'[{"a": ["x\\u0000"]}]', "NUL"),
@@ -203,7 +209,14 @@ def test_json_is_refused_when_malformed(body: bytes, reason: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"a":"x\\":y","b":1}', b'[{"a":1},{"a":1}]', b'{"a" : {"a" : 1}}', b'{"":":"}', b"[]"],
+    [
+        b'{"a":"x\\":y","b":1}',
+        b'[{"a":1},{"a":1}]',
+        b'{"a" : {"a" : 1}}',
+        b'{"":":"}',
+        b"[]",
+        b'{"p":"{\\"k\\":1,\\"k2\\":\\"v\\"}","a\\\\":"\\\\\\":"}',
+    ],
 )
 def test_json_is_parsed_when_keys_repeat_only_across_objects_or_inside_strings(
     body: bytes,
@@ -245,3 +258,44 @@ def test_token_entity_ids_are_the_entity_scopes_when_parsed(
     token = AccessToken.model_validate({"access_token": "t", "expires_in": 3599, "scope": scope})
 
     assert token.entity_ids == expected
+
+
+def _pairs_checked(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate")
+    return dict(pairs)
+
+
+# Keys and strings full of what the duplicate check counts: quotes, backslashes and colons.
+_TRICKY = st.text(alphabet='ab":\\{}', max_size=6)
+_VALUES = st.recursive(
+    st.none() | st.integers(-5, 5) | _TRICKY,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.lists(st.tuples(_TRICKY, inner), max_size=4)
+    ),  # an object's pairs, keys may repeat
+    max_leaves=12,
+)
+
+
+def _render(value: object) -> str:
+    """Compact JSON text; a list of pairs is an object that may give a key twice."""
+    if isinstance(value, list) and value and all(isinstance(item, tuple) for item in value):
+        return "{" + ",".join(json.dumps(k) + ":" + _render(v) for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_render(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES)
+def test_a_key_given_twice_is_refused_exactly_when_the_checked_parse_finds_it(
+    value: object,
+) -> None:
+    text = _render(value)
+    try:
+        expected = json.loads(text, object_pairs_hook=_pairs_checked)
+    except ValueError:
+        with pytest.raises(ProtocolError, match="duplicate JSON key"):
+            parse_json(text.encode(), status=200, request_id=None)
+    else:
+        assert parse_json(text.encode(), status=200, request_id=None) == expected

@@ -115,6 +115,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _SPACED_KEY = re.compile(r'"[ \t\n\r]+:')
+# A `":` whose quote is escaped (an odd run of backslashes before it): inside a string.
+_ESCAPED_QUOTE_COLON = re.compile(r'(?<!\\)(?:\\\\)*\\":')
 
 
 def _key_count(document: Any) -> int:
@@ -137,10 +139,19 @@ def _loads_strict(text: str) -> Any:
     duplicates without it: with no whitespace before a colon, every key of the text ends in
     a `":`, so the text holds at least as many `":` as it gives keys (more when a string holds
     one), and a key given twice leaves the parsed objects one key short. Equal counts: no key
-    was given twice. Anything else is parsed again with the check on each object."""
+    was given twice. A string can hold a `":` only with its quote escaped (a quote that ends a
+    string and is followed by a colon ends a key), so those are not counted: the remaining
+    `":` are exactly the keys given (an export's Liquid templates and JSON-in-a-string
+    parameters are full of `\\":`). Anything else is parsed again with the check on each
+    object."""
     document = json.loads(text, parse_constant=_reject_constant)
-    if _SPACED_KEY.search(text) is None and text.count('":') == _key_count(document):
-        return document
+    if _SPACED_KEY.search(text) is None:
+        keys = _key_count(document)
+        given = text.count('":')
+        if given != keys and "\\" in text:
+            given -= len(_ESCAPED_QUOTE_COLON.findall(text))
+        if given == keys:
+            return document
     return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
 
 

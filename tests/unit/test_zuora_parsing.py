@@ -299,3 +299,12 @@ def test_a_key_given_twice_is_refused_exactly_when_the_checked_parse_finds_it(
             parse_json(text.encode(), status=200, request_id=None)
     else:
         assert parse_json(text.encode(), status=200, request_id=None) == expected
+
+
+def test_a_long_run_of_backslashes_is_checked_object_by_object_and_quickly() -> None:
+    run = "\\\\" * 200_000  # an escaped backslash, 200,000 times: a key ending in them
+    body = ('{"' + run + '":1,"' + run + '":2}').encode()
+    with pytest.raises(ProtocolError, match="duplicate JSON key"):
+        parse_json(body, status=200, request_id=None)
+    single = ('{"' + run + '":1,"b":"\\\\\\":"}').encode()
+    assert parse_json(single, status=200, request_id=None) == json.loads(single)

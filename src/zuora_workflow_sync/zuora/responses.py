@@ -115,8 +115,26 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _SPACED_KEY = re.compile(r'"[ \t\n\r]+:')
-# A `":` whose quote is escaped (an odd run of backslashes before it): inside a string.
-_ESCAPED_QUOTE_COLON = re.compile(r'(?<!\\)(?:\\\\)*\\":')
+
+
+_MAX_BACKSLASH_RUN = 8
+
+
+def _escaped_quote_colons(text: str) -> int | None:
+    """The `":` whose quote is escaped (an odd run of backslashes before it): inside a string;
+    None past runs of `_MAX_BACKSLASH_RUN` backslashes (a crafted body: the caller checks
+    every object instead of scanning the text once per backslash).
+
+    With c(k) the `":` after at least k backslashes, c(1) - c(2) + c(3) - ... counts one for
+    each odd run and none for an even one; a few C-speed `str.count` calls (a regex with a
+    look-behind took four times as long as parsing the document)."""
+    escaped, sign, pattern = 0, 1, '\\":'
+    while (found := text.count(pattern)) > 0:
+        if len(pattern) > _MAX_BACKSLASH_RUN + 2:
+            return None
+        escaped += sign * found
+        sign, pattern = -sign, "\\" + pattern
+    return escaped
 
 
 def _key_count(document: Any) -> int:
@@ -148,9 +166,10 @@ def _loads_strict(text: str) -> Any:
     if _SPACED_KEY.search(text) is None:
         keys = _key_count(document)
         given = text.count('":')
-        if given != keys and "\\" in text:
-            given -= len(_ESCAPED_QUOTE_COLON.findall(text))
         if given == keys:
+            return document
+        escaped = _escaped_quote_colons(text) if "\\" in text else None
+        if escaped is not None and given - escaped == keys:
             return document
     return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
 

@@ -121,3 +121,23 @@ def test_customers_add_refuses_a_client_secret_when_it_holds_a_control_character
     assert_refused(result, "the client secret holds a control character")
     assert SECRET[10:] not in result.stderr
     assert cli.dump() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("worker", "--concurrency", "٣"), "Invalid value for '--concurrency'"),
+        (("worker", "--bogus"), "no such option: --bogus"),
+        (("scheduler", "--bogus"), "no such option: --bogus"),
+        (("simulator", "--port", "x"), "Invalid value for '--port'"),
+        (("serve", "--port", "x"), "Invalid value for '--port'"),
+        (("runs", "--limit", "²"), "Invalid value for '--limit'"),
+    ],
+    ids=["worker-digit", "worker-option", "scheduler-option", "simulator", "serve", "runs"],
+)
+def test_a_long_running_command_refuses_a_bad_option_in_one_line_before_it_starts(
+    home: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    done = run_command("workflow-sync", *args, home=home, timeout=60)
+    assert_one_line(done, fragment)
+    assert not (home / "zws.sqlite3").exists(), "it opened the database first"

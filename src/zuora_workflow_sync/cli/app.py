@@ -43,7 +43,7 @@ COMMANDS: dict[str, Entry] = {
     "simulator": _entry(
         "simulator",
         "simulator",
-        "command",
+        "one_line",
         "Serve a simulated multi-tenant Zuora Workflow API until SIGINT or SIGTERM.",
     ),
     "backup": _entry(
@@ -55,13 +55,13 @@ COMMANDS: dict[str, Entry] = {
     "worker": _entry(
         "worker",
         "worker",
-        "command",
+        "one_line",
         "Execute queued sync runs until SIGINT or SIGTERM (a second one stops at once).",
     ),
     "scheduler": _entry(
         "scheduler",
         "scheduler",
-        "command",
+        "one_line",
         "Dispatch due customers on ZWS_SCHEDULE_CRON and repair lost runs, one scheduler per "
         "fleet.",
     ),

@@ -31,6 +31,8 @@ _USERINFO = re.compile(r"(?<=://)[^@/]*@")
 _MAX_REASON_CHARS = 200
 # Seconds a SQLite writer waits for another's lock before the call fails (reliability F11).
 _SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+# A Redis command (or connect) that gets no answer this long fails as the queue being down.
+REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
 _REVOCATION_PREFIX = "r:"  # huey.api.Task.revoke_id
 
 T = TypeVar("T")
@@ -226,11 +228,30 @@ def _open_sqlite(queue_url: str, name: str) -> Any:
     )
 
 
+def _redis_pool(queue_url: str) -> Any:
+    """redis-py's pool for `queue_url`, with socket timeouts: without them a Redis that stops
+    answering (SIGSTOP, a partition without a reset) would hang a dispatch or a worker's
+    dequeue forever instead of failing into the queue-unavailable path."""
+    try:
+        from redis import ConnectionPool
+    except ImportError:
+        raise missing_extra("Redis", "redis") from None
+    return ConnectionPool.from_url(
+        queue_url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        # No CLIENT SETINFO on connect: redis-py would read its own package metadata.
+        driver_info=None,
+    )
+
+
 def _open_redis(queue_url: str, name: str) -> Any:
     try:
         return _RedisHuey(
             name=name,
-            url=queue_url,
+            connection_pool=_redis_pool(queue_url),
+            # Huey's blocking dequeue waits this long per BRPOP: well inside the socket timeout.
+            read_timeout=1,
             results=False,
             utc=True,
             serializer=JsonSerializer(),

@@ -100,3 +100,25 @@ def test_enqueue_fails_as_the_queue_down_when_redis_stops_answering(
     with pytest.raises(QueueUnavailableError, match="Timeout reading"):
         queue.enqueue(1)
     assert time.monotonic() - started < 5, "it waited past the socket timeout"
+
+
+def test_a_drain_gives_up_in_one_error_when_redis_stays_silent(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(queue_app, "REDIS_SOCKET_TIMEOUT_SECONDS", 0.3)
+    queue = open_queue(f"redis://127.0.0.1:{silent_server}/0", "jobs")
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailableError) as raised:
+        run_worker(
+            [queue],
+            concurrency=1,
+            until_idle=lambda: True,
+            poll_seconds=POLL,
+            grace_seconds=5,
+            drain_give_up_seconds=1.0,
+        )
+    assert 1.0 <= time.monotonic() - started < 10
+    assert str(raised.value).startswith("queue jobs unavailable (Timeout reading from socket)")
+    assert "for 1 s while draining" in str(raised.value)
+    warnings = [r for r in caplog.records if r.getMessage().startswith("drain check")]
+    assert len(warnings) == 1, "one warning per outage, not one per poll"

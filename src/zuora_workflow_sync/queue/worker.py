@@ -21,6 +21,9 @@ from zuora_workflow_sync.queue.consumer import Activity, JobConsumer, ThreadCont
 logger = logging.getLogger(__name__)
 
 HEALTH_CHECK_SECONDS = 10.0
+# A draining worker whose queue storage stays unreachable this long gives up: a drain is a
+# batch step (cron, CI), and waiting forever would hide the outage from whoever runs it.
+DRAIN_GIVE_UP_SECONDS = 60.0
 _JOIN_SLICE_SECONDS = 0.1
 _MAX_CONCURRENCY = 256
 
@@ -35,6 +38,7 @@ def run_worker(
     stop: threading.Event | None = None,
     thread_context: ThreadContext | None = None,
     on_abandon: Callable[[], None] | None = None,
+    drain_give_up_seconds: float = DRAIN_GIVE_UP_SECONDS,
 ) -> None:
     """Execute jobs of `queues` with `concurrency` threads each; return once stopped.
 
@@ -43,7 +47,8 @@ def run_worker(
     executing. Handler failures are logged by the job and never stop the worker. Each job
     thread runs inside `thread_context()` (entered as it starts, left as it ends), if given.
     `on_abandon` is called when it returns with jobs still running (a second signal, or the
-    grace is over).
+    grace is over). A drain whose queues stay unreachable for `drain_give_up_seconds` stops
+    the same way, then raises QueueUnavailableError.
     """
     _check_arguments(queues, concurrency, poll_seconds, grace_seconds)
     stop = stop if stop is not None else threading.Event()
@@ -53,7 +58,11 @@ def run_worker(
         JobConsumer(queue, workers=concurrency, activity=activity, thread_context=thread_context)
         for queue in queues
     ]
-    drain = None if until_idle is None else DrainWatch(queues, activity, until_idle)
+    drain = (
+        None
+        if until_idle is None
+        else DrainWatch(queues, activity, until_idle, give_up_seconds=drain_give_up_seconds)
+    )
     with _signals_handled(stop, at_once):
         for consumer in consumers:
             consumer.start()
@@ -72,12 +81,19 @@ class DrainWatch:
     """
 
     def __init__(
-        self, queues: Sequence[JobQueue], activity: Activity, until_idle: Callable[[], bool]
+        self,
+        queues: Sequence[JobQueue],
+        activity: Activity,
+        until_idle: Callable[[], bool],
+        *,
+        give_up_seconds: float = DRAIN_GIVE_UP_SECONDS,
     ) -> None:
         self._queues = queues
         self._activity = activity
         self._until_idle = until_idle
+        self._give_up_seconds = give_up_seconds
         self._last: int | None = None
+        self._down_since: float | None = None
 
     def drained(self) -> bool:
         generation = self._idle_generation()
@@ -93,11 +109,32 @@ class DrainWatch:
         return after.finished if after == before else None
 
     def _queues_empty(self) -> bool:
+        """Whether every queue is empty; False while one cannot be read, which raises once that
+        has lasted `give_up_seconds` (a warning when it starts, not one per poll)."""
         try:
-            return all(q.pending_count() == 0 and q.scheduled_count() == 0 for q in self._queues)
+            empty = all(q.pending_count() == 0 and q.scheduled_count() == 0 for q in self._queues)
         except QueueUnavailableError as exc:
-            logger.warning("drain check: %s", exc)
+            now = time.monotonic()
+            if self._down_since is None:
+                self._down_since = now
+                logger.warning(
+                    "drain check: queue %s unavailable (%s); giving up after %g s",
+                    exc.queue,
+                    exc.reason,
+                    self._give_up_seconds,
+                )
+            elif now - self._down_since >= self._give_up_seconds:
+                raise QueueUnavailableError(
+                    f"queue {exc.queue} unavailable ({exc.reason}) for "
+                    f"{self._give_up_seconds:g} s while draining; nothing was lost: the ledger "
+                    "keeps every queued run",
+                    queue=exc.queue,
+                ) from exc
             return False
+        if self._down_since is not None:
+            logger.info("drain check: the queues answer again")
+            self._down_since = None
+        return empty
 
     def _caller_idle(self) -> bool:
         try:

@@ -18,7 +18,8 @@ SIMULATOR_SEED = 20240601
 
 # The `backend` fixture (SQLite, or PostgreSQL + Redis) and its helpers, for every suite.
 # `synced` (customers synced from the simulator) for the read side's and the dashboard's suites.
-pytest_plugins = ["tests.backends", "tests.synced"]
+# `scheduling` starts the `long` tests first, one per test process.
+pytest_plugins = ["tests.backends", "tests.synced", "tests.scheduling"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ WORKFLOWS = 3
 WORKERS = 4
 
 
+@pytest.mark.long(21)
 @pytest.mark.timeout(300)
 def test_every_customer_is_synced_exactly_once_when_four_workers_share_200_customers(
     fleet: Fleet,

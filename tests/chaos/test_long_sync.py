@@ -24,6 +24,7 @@ WORKFLOWS = 2000
 LATENCY_MS = 300
 
 
+@pytest.mark.long(170)
 @pytest.mark.timeout(600)
 def test_sync_of_2000_workflows_succeeds_at_the_defaults_with_its_lease_renewed_throughout(
     tmp_path: Path, make_fleet: FleetFactory

@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.end_to_end, pytest.mark.slow]
 SLOW_EXPORT_MS = 20_000
 
 
+@pytest.mark.long(33)
 def test_killed_worker_run_completes_without_partial_rows_when_the_reaper_reclaims_it(
     backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
@@ -113,6 +114,7 @@ def _assert_succeeded_once_more_and_customer_unharmed(
     assert fleet.row_totals() == (count, count, fleet.expected_tasks())
 
 
+@pytest.mark.long(33)
 @pytest.mark.timeout(180)
 def test_killed_worker_frees_its_slots_within_seconds_and_its_run_succeeds_at_the_defaults(
     backend: Backend, make_fleet: FleetFactory, tmp_path: Path

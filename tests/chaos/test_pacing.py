@@ -75,6 +75,7 @@ def test_four_workers_keep_each_tenant_at_four_requests_in_flight_without_a_429(
     assert stats["totals"]["too_many_requests"] == 0
 
 
+@pytest.mark.long(35)
 @pytest.mark.timeout(240)
 def test_a_tenant_in_a_429_storm_rests_while_the_others_finish_as_fast_as_without_it(
     fleet: Fleet,

@@ -19,6 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "recovery.py"
 FIGURE = re.compile(r"^worker #1: lease expired (\S+) s, run succeeded (\S+) s", re.MULTILINE)
 
 
+@pytest.mark.long(45)
 @pytest.mark.timeout(200)
 def test_recovery_benchmark_prints_a_finite_time_when_a_worker_is_killed() -> None:
     if shutil.which("redis-server") is None:

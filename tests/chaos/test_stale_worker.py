@@ -72,6 +72,7 @@ def assert_refused_and_not_duplicated(fleet: Fleet, run_id: int, rescued: tuple[
     assert fleet.processes["worker-0"].poll() is None, "the woken worker must keep working"
 
 
+@pytest.mark.long(32)
 def test_stale_worker_write_is_refused_when_it_wakes_after_its_run_was_reclaimed(
     backend: Backend, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
@@ -100,6 +101,7 @@ def sqlite_write_lock(database_url: str) -> Iterator[None]:
         connection.close()
 
 
+@pytest.mark.long(32)
 def test_stale_commit_is_refused_when_the_worker_wakes_with_a_complete_fetch_on_sqlite(
     tmp_path: Path, make_fleet: FleetFactory
 ) -> None:

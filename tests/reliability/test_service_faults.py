@@ -78,6 +78,7 @@ def assert_synced_once_each(fleet: Fleet, tenants: dict[int, str], workflows: in
     assert fleet.row_totals() == (total, total, fleet.expected_tasks())
 
 
+@pytest.mark.long(35)
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.timeout(240)
@@ -119,6 +120,7 @@ def test_f9_every_run_completes_without_partial_rows_when_postgresql_restarts_du
     assert_invariants(fleet, tmp_path)
 
 
+@pytest.mark.long(25)
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.timeout(180)

@@ -3,10 +3,10 @@
 glibc gives each thread that contends for the heap an arena of its own, up to eight per core,
 and memory freed into one arena is not reused by the others; a worker's 16 job threads each
 hold a few documents at a time, so a worker's peak resident set grows with its thread count.
-Python's own allocator serialises most allocations under the GIL anyway, so two arenas cost no
-measurable CPU (docs/performance.md, "Worker memory"). `MALLOC_ARENA_MAX` in the environment,
-which glibc reads at start, wins: this only applies when it is unset. No library wraps
-`mallopt(3)`; ctypes is the whole of it.
+Python's own allocator serialises most allocations under the GIL anyway: the workers' CPU per
+request was no higher with two (docs/performance.md, "Worker memory"). `MALLOC_ARENA_MAX` in
+the environment, which glibc reads at start, wins: this only applies when it is unset. No
+library wraps `mallopt(3)`; ctypes is the whole of it.
 """
 
 from __future__ import annotations

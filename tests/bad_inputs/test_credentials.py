@@ -103,7 +103,8 @@ CASES = [
         "multi",
         _nothing,
         "Zuora-Entity-Ids header is required",
-        None,
+        "the tenant has several entities and the customer has no entity id "
+        "(customers check lists them)",
         multi_entity=True,
     ),
 ]

@@ -206,3 +206,36 @@ def test_new_credentials_turn_a_held_circuit_half_open_and_a_good_probe_closes_i
     assert _sync(guarded, customer.id) == "succeeded"
     assert _customer(guarded, customer.id).circuit == Circuit()
     assert len(received) == 2 and "recovered" in received[1]
+
+
+@pytest.mark.parametrize(
+    ("entity_id", "reason"),
+    [
+        (
+            None,
+            "the tenant has several entities and the customer has no entity id "
+            "(customers check lists them)",
+        ),
+        (
+            "00000000-0000-4000-8000-000000000000",
+            "Zuora refused the customer's entity id 00000000-0000-4000-8000-000000000000",
+        ),
+    ],
+    ids=["no-entity-id", "entity-id-refused"],
+)
+def test_an_entity_problem_is_named_in_the_attention_reason_when_runs_fail(
+    guarded: Runtime, sim_admin: SimulatorAdmin, entity_id: str | None, reason: str
+) -> None:
+    sim_admin.create_tenant("multi", workflows=3, entity_count=3)
+    credentials = sim_admin.credentials("multi")
+    customer = guarded.customers.add(
+        "Multi-entity",
+        zuora_base_url=credentials.base_url,
+        client_id=credentials.client_id,
+        client_secret_encrypted=guarded.keyring.encrypt(SecretStr(credentials.client_secret)),
+        entity_id=entity_id,
+    )
+
+    assert _sync(guarded, customer.id) == "failed"
+
+    assert _customer(guarded, customer.id).attention_reason == reason

@@ -22,9 +22,11 @@ from zuora_workflow_sync.domain.models import ClaimedRun, Customer, OutcomeStatu
 from zuora_workflow_sync.domain.retry import JobRetryPolicy
 from zuora_workflow_sync.errors import (
     AuthenticationError,
+    BadRequestError,
     PacedTooLongError,
     PermissionDeniedError,
     WorkflowSyncError,
+    ZuoraError,
     ZuoraRetriableError,
 )
 from zuora_workflow_sync.monitoring import metrics
@@ -269,7 +271,7 @@ def _failed(end: AttemptEnd, exc: Exception, *, counted: bool) -> RunOutcome:
                     circuit_policy(runtime.settings),
                     end.clock.now(),
                     hold=isinstance(exc, AuthenticationError | PermissionDeniedError),
-                    attention=_attention_reason(exc),
+                    attention=_attention_reason(exc, customer.entity_id),
                 )
     except LeaseLostError:
         return lease_lost(end)
@@ -321,7 +323,18 @@ def _reason(exc: Exception) -> str:
     return clean(str(exc) or type(exc).__name__)[:_MAX_ERROR_CHARS]
 
 
-def _attention_reason(exc: Exception) -> str | None:
+def _attention_reason(exc: Exception, entity_id: str | None) -> str | None:
+    """What the operator must fix, when a failure says (the words of `customers check`)."""
+    about_entity = isinstance(exc, ZuoraError) and "entit" in exc.message.lower()
+    if isinstance(exc, BadRequestError) and about_entity and entity_id is None:
+        return (
+            "the tenant has several entities and the customer has no entity id "
+            "(customers check lists them)"
+        )
+    # A 403 naming the entity: at the token call (an AuthenticationError) or at a data call.
+    refused = isinstance(exc, PermissionDeniedError | AuthenticationError)
+    if refused and about_entity and entity_id is not None:
+        return f"Zuora refused the customer's entity id {entity_id[:64]}"
     if isinstance(exc, PermissionDeniedError):
         return "the Zuora user lacks Workflow View Access"
     if isinstance(exc, AuthenticationError):

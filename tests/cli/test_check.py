@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import select
-from typer.testing import Result
+from typer.testing import CliRunner, Result
 
 from tests.backends import Backend
+from zuora_workflow_sync.cli.sync_workflows import app as sync_workflows_app
 from zuora_workflow_sync.simulator import SimulatorAdmin, SimulatorServer
 from zuora_workflow_sync.store.engine import create_engine_for
 from zuora_workflow_sync.store.tables import Base
@@ -321,3 +322,36 @@ def test_check_never_prints_or_logs_the_secret_or_the_token_when_it_runs(
         assert secret not in text
         for token in tokens:
             assert token not in text
+
+
+def test_set_entity_checks_the_entity_then_stores_it_and_clears_the_attention(
+    check_cli: CheckCli, sim_admin: SimulatorAdmin
+) -> None:
+    entities = sim_admin.create_tenant("multi", workflows=2, entity_count=3)["entity_ids"]
+    added = check_cli.add("multi", "--no-check")  # as a tenant that became multi-entity would be
+    assert added.exit_code == 0, added.output
+    synced = CliRunner().invoke(sync_workflows_app, ["1", "--force", "--sync"])
+    assert synced.exit_code == 1, synced.output  # Zuora wants an entity: the run failed
+    shown = json.loads(check_cli.cli("customers", "show", "1", "--json").stdout)
+    assert shown["attention_reason"].startswith("the tenant has several entities")
+    before = check_cli.snapshot()
+
+    refused = check_cli.cli("customers", "set-entity", "1", "00000000-0000-4000-8000-000000000000")
+    _check_failed(refused, "nothing changed (--no-check skips the check)")
+    assert check_cli.snapshot() == before
+    assert_refused(check_cli.cli("customers", "set-entity", "1", "nope"), "must be a UUID")
+    assert_refused(check_cli.cli("customers", "set-entity", "1"), "give an ENTITY_ID, or --none")
+    assert check_cli.snapshot() == before
+
+    changed = check_cli.cli("customers", "set-entity", "1", entities[1])
+
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.splitlines() == [
+        f"Check passed: token issued, 2 workflows on the first page, entity {entities[1]}",
+        f"Entity id of customer 1 set to {entities[1]}: multi",
+    ]
+    shown = json.loads(check_cli.cli("customers", "show", "1", "--json").stdout)
+    assert (shown["entity_id"], shown["attention_reason"]) == (entities[1], None)
+    cleared = check_cli.cli("customers", "set-entity", "1", "--none", "--no-check")
+    assert cleared.stdout == "Entity id of customer 1 cleared: multi\n"
+    assert json.loads(check_cli.cli("customers", "show", "1", "--json").stdout)["entity_id"] is None

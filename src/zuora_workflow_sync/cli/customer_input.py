@@ -54,7 +54,7 @@ def new_customer(
         base_url=resolve_base_url(environment=environment, base_url=base_url),
         environment=None if environment is None else _environment_name(environment),
         client_id=_client_id(client_id),
-        entity_id=None if entity_id is None else _entity_id(entity_id),
+        entity_id=None if entity_id is None else parse_entity_id(entity_id),
         customer_id=None if customer_id is None else parse_id(customer_id, "customer"),
     )
 
@@ -124,7 +124,8 @@ def _environment_name(value: str) -> str:
     return ALIASES.get(key, key)
 
 
-def _entity_id(value: str) -> str:
+def parse_entity_id(value: str) -> str:
+    """An entity id as `--entity-id` takes it: a UUID (with or without hyphens)."""
     text = value.strip()
     if not _ENTITY_ID.fullmatch(text):
         raise ConfigurationError(f"an entity id must be a UUID, got {text[:40]!r}")

@@ -36,6 +36,7 @@ from zuora_workflow_sync.cli.customer_input import (
     NewCustomer,
     new_customer,
     pacing,
+    parse_entity_id,
     parse_status,
 )
 from zuora_workflow_sync.cli.db import OneLineCommand, open_runtime, parse_id
@@ -305,6 +306,49 @@ def set_secret(
         keyring = _keyring_for_new_secret(runtime, exclude_id=customer.id)
         runtime.customers.set_client_secret(customer.id, keyring.encrypt(secret))
     typer.echo(f"Client secret of customer {customer.id} replaced: {customer.name}")
+
+
+@customers_app.command("set-entity", cls=OneLineCommand)
+def set_entity(
+    customer_id: CustomerId,
+    entity_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[ENTITY_ID]", help="The entity's id (a UUID); omit with --none."),
+    ] = None,
+    none: Annotated[
+        bool, typer.Option("--none", help="Clear the entity id (a single-entity tenant).")
+    ] = False,
+    no_check: Annotated[
+        bool,
+        typer.Option("--no-check", help="Change it without checking the credentials with it."),
+    ] = False,
+) -> None:
+    """Set the entity id a multi-entity tenant's requests name (`customers check` lists the
+    ones the credentials offer). First checked as `customers check` does, with the new entity;
+    a failed check changes nothing. Clears the attention reason; a circuit held open becomes
+    half-open (the next run probes)."""
+    from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
+
+    with command_errors():
+        wanted = parse_id(customer_id, "customer")
+        if none == (entity_id is not None):
+            raise ConfigurationError("give an ENTITY_ID, or --none to clear it (not both)")
+        entity = None if entity_id is None else parse_entity_id(entity_id)
+    with open_runtime() as runtime:
+        customer = require_customer(runtime, wanted)
+        if not no_check:
+            secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
+            SECRETS.register(secret.get_secret_value())
+            access = TenantAccess(customer.zuora_base_url, customer.client_id, entity)
+            result = asyncio.run(check_credentials(runtime.settings, access, secret))
+            if not result.ok:
+                raise fail(
+                    f"{result.message}; nothing changed (--no-check skips the check)", prefix=""
+                )
+            typer.echo(clean(result.message))
+        runtime.customers.set_entity_id(customer.id, entity)
+    shown = "cleared" if entity is None else f"set to {entity}"
+    typer.echo(f"Entity id of customer {customer.id} {shown}: {customer.name}")
 
 
 def _keyring_for_new_secret(runtime: Runtime, exclude_id: int | None = None) -> Keyring:

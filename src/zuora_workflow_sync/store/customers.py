@@ -180,9 +180,17 @@ class CustomerRepository:
 
         A circuit held open for bad credentials becomes half-open: the next run probes them.
         """
+        self._credentials_changed(customer_id, client_secret_encrypted=client_secret_encrypted)
+
+    def set_entity_id(self, customer_id: int, entity_id: str | None) -> None:
+        """Set (None: clear) the entity the customer's requests name; like new credentials,
+        it clears the attention reason and lets a held circuit probe at the next run."""
+        self._credentials_changed(customer_id, entity_id=entity_id)
+
+    def _credentials_changed(self, customer_id: int, **values: Any) -> None:
         self._update(
             customer_id,
-            client_secret_encrypted=client_secret_encrypted,
+            **values,
             attention_reason=None,
             circuit_open_until=case(
                 (CustomerRow.circuit_held, utc_now()), else_=CustomerRow.circuit_open_until

@@ -104,7 +104,7 @@ CASES = [
         _nothing,
         "Zuora-Entity-Ids header is required",
         "the tenant has several entities and the customer has no entity id "
-        "(customers check lists them)",
+        "(customers check lists them, customers set-entity sets one)",
         multi_entity=True,
     ),
 ]

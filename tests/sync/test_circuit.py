@@ -214,7 +214,7 @@ def test_new_credentials_turn_a_held_circuit_half_open_and_a_good_probe_closes_i
         (
             None,
             "the tenant has several entities and the customer has no entity id "
-            "(customers check lists them)",
+            "(customers check lists them, customers set-entity sets one)",
         ),
         (
             "00000000-0000-4000-8000-000000000000",

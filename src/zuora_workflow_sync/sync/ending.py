@@ -329,7 +329,7 @@ def _attention_reason(exc: Exception, entity_id: str | None) -> str | None:
     if isinstance(exc, BadRequestError) and about_entity and entity_id is None:
         return (
             "the tenant has several entities and the customer has no entity id "
-            "(customers check lists them)"
+            "(customers check lists them, customers set-entity sets one)"
         )
     # A 403 naming the entity: at the token call (an AuthenticationError) or at a data call.
     refused = isinstance(exc, PermissionDeniedError | AuthenticationError)

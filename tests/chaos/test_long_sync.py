@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.backends import sqlite_backend
+from tests.polling import wait_until
 from zuora_workflow_sync.domain.models import RunStatus
 from zuora_workflow_sync.simulator import TenantCredentials
 
@@ -55,7 +57,13 @@ def test_sync_of_2000_workflows_succeeds_at_the_defaults_with_its_lease_renewed_
     assert current.counts.listed == current.counts.created == WORKFLOWS
     took = current.duration_seconds
     assert took is not None and took > 4 * fleet.runtime.settings.lease_seconds
-    (line,) = [e for e in fleet.log("worker-0") if e.get("event") == "sync_run_finished"]
+
+    def finished_lines() -> list[dict[str, Any]]:
+        return [e for e in fleet.log("worker-0") if e.get("event") == "sync_run_finished"]
+
+    # The worker logs the finished run after its transaction commits: the line may lag the row.
+    wait_until(finished_lines, timeout=30, what="the worker's sync_run_finished line")
+    (line,) = finished_lines()
     every = fleet.runtime.settings.resolved_heartbeat_seconds
     # Renewals may run late on a busy machine (never lapsing: `lapsed` is empty), not be skipped.
     assert line["lease_renewals"] >= 0.8 * took / every - 1

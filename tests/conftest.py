@@ -18,8 +18,8 @@ SIMULATOR_SEED = 20240601
 
 # The `backend` fixture (SQLite, or PostgreSQL + Redis) and its helpers, for every suite.
 # `synced` (customers synced from the simulator) for the read side's and the dashboard's suites.
-# `scheduling` starts the `long` tests first, one per test process.
-pytest_plugins = ["tests.backends", "tests.synced", "tests.scheduling"]
+# `scheduling` starts the `long` tests first, one per test process; `sockets` a silent port.
+pytest_plugins = ["tests.backends", "tests.synced", "tests.scheduling", "tests.sockets"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import http.server
-import socket
 import ssl
 import threading
 import time
@@ -86,35 +85,6 @@ def tls_server(tmp_path: Path) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """Accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
-        listener.close()
 
 
 def _get(url: str, limits: TransportLimits, path: str = "httpx") -> RawResponse:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -64,31 +60,6 @@ def test_stored_payload_is_json_when_enqueued_on_redis(make_redis_queue: QueueFa
     (raw,) = queue.huey.storage.enqueued_items()
 
     assert json.loads(raw)["value"]["message"]["args"] == {"tuple": [12]}
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers: a Redis that hangs."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                accepted.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in accepted:
-            connection.close()
-        listener.close()
 
 
 def test_enqueue_fails_as_the_queue_down_when_redis_stops_answering(

@@ -13,7 +13,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import SecretStr
@@ -54,6 +54,9 @@ from zuora_workflow_sync.runtime import Runtime
 from zuora_workflow_sync.settings import Settings
 from zuora_workflow_sync.store.secrets import Keyring
 from zuora_workflow_sync.sync import customer_actions
+
+if TYPE_CHECKING:  # imported where used: sync.check brings httpx and aiohttp
+    from zuora_workflow_sync.sync.check import TenantAccess
 
 _PAGE_SIZE = 500
 
@@ -202,8 +205,7 @@ def check(customer_ref: CustomerRef, as_json: AsJson = False) -> None:
 
     with open_runtime() as runtime:
         customer = resolve_customer(runtime.engine, customer_ref)
-        secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
-        SECRETS.register(secret.get_secret_value())
+        secret = _stored_secret(runtime, customer)
         access = TenantAccess.of(customer)
         result = asyncio.run(check_credentials(runtime.settings, access, secret))
     if as_json:
@@ -327,7 +329,7 @@ def set_entity(
     ones the credentials offer). First checked as `customers check` does, with the new entity;
     a failed check changes nothing. Clears the attention reason; a circuit held open becomes
     half-open (the next run probes)."""
-    from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
+    from zuora_workflow_sync.sync.check import TenantAccess
 
     with command_errors():
         wanted = parse_id(customer_id, "customer")
@@ -337,15 +339,9 @@ def set_entity(
     with open_runtime() as runtime:
         customer = require_customer(runtime, wanted)
         if not no_check:
-            secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
-            SECRETS.register(secret.get_secret_value())
             access = TenantAccess(customer.zuora_base_url, customer.client_id, entity)
-            result = asyncio.run(check_credentials(runtime.settings, access, secret))
-            if not result.ok:
-                raise fail(
-                    f"{result.message}; nothing changed (--no-check skips the check)", prefix=""
-                )
-            typer.echo(clean(result.message))
+            secret = _stored_secret(runtime, customer)
+            _check_or_refuse(runtime.settings, access, secret, "nothing changed")
         runtime.customers.set_entity_id(customer.id, entity)
     shown = "cleared" if entity is None else f"set to {entity}"
     typer.echo(f"Entity id of customer {customer.id} {shown}: {customer.name}")
@@ -376,14 +372,30 @@ def _verified_keyring(runtime: Runtime, exclude_id: int | None = None) -> Keyrin
 
 
 def _check_before_adding(settings: Settings, new: NewCustomer, secret: SecretStr) -> None:
-    """Print the passed check, or exit 1 with why it failed (before anything is written)."""
-    from zuora_workflow_sync.sync.check import TenantAccess, check_credentials
+    from zuora_workflow_sync.sync.check import TenantAccess
 
     access = TenantAccess(new.base_url, new.client_id, new.entity_id)
+    _check_or_refuse(settings, access, secret, "nothing added")
+
+
+def _check_or_refuse(
+    settings: Settings, access: TenantAccess, secret: SecretStr, unchanged: str
+) -> None:
+    """Print the passed check, or exit 1 with why it failed and `unchanged` (before anything
+    is written)."""
+    from zuora_workflow_sync.sync.check import check_credentials
+
     result = asyncio.run(check_credentials(settings, access, secret))
     if not result.ok:
-        raise fail(f"{result.message}; nothing added (--no-check skips the check)", prefix="")
+        raise fail(f"{result.message}; {unchanged} (--no-check skips the check)", prefix="")
     typer.echo(clean(result.message))
+
+
+def _stored_secret(runtime: Runtime, customer: Customer) -> SecretStr:
+    """The customer's client secret, decrypted and registered for redaction."""
+    secret = existing_keyring(runtime.settings).decrypt(customer.client_secret_encrypted)
+    SECRETS.register(secret.get_secret_value())
+    return secret
 
 
 def _confirm_removal(customer: Customer) -> None:

@@ -110,6 +110,16 @@ def test_dry_run_skips_alembic_rich_and_http_when_the_schema_is_at_head(
     assert present(modules, (*NEVER, "alembic", "rich", "zuora_workflow_sync.sync.job")) == []
 
 
+def test_a_dispatch_to_the_sqlite_queue_loads_huey_without_drivers_or_the_zuora_client(
+    migrated_home: Path,
+) -> None:
+    # A customer id that does not exist still opens the queue first (the run would go there).
+    modules = loaded_modules(migrated_home, SYNC_WORKFLOWS, "1")
+    assert "huey" in modules and "zuora_workflow_sync.queue" in modules
+    held_out = ("aiohttp", "httpx", "redis", "psycopg", "alembic", "zuora_workflow_sync.sync.job")
+    assert present(modules, held_out) == []
+
+
 def test_status_migrates_with_alembic_when_the_schema_is_behind(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'zws.sqlite3'}"
     migrate.upgrade(url, "0005")

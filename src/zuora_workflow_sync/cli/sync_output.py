@@ -1,21 +1,26 @@
 """Running recorded runs in this process (`--sync` and the queue fallback), with progress.
 
 The progress bar and the summary table go to stderr and stdout respectively, via rich.
+
+A dispatch that queued everything runs nothing here: the job, its Zuora client and the
+coordination stores are imported only when there is a run to execute (they cost a
+`sync-workflows` that only queues a third of its start).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from zuora_workflow_sync.cli.common import emit_table
 from zuora_workflow_sync.domain.models import RecordedRun
 from zuora_workflow_sync.runtime import Runtime
-from zuora_workflow_sync.sync.job import RunOutcome, execute_run
-from zuora_workflow_sync.sync.session import JobSession
+
+if TYPE_CHECKING:
+    from zuora_workflow_sync.sync.job import RunOutcome
+    from zuora_workflow_sync.sync.session import JobSession
 
 
 def _never_requeue(run_id: int, delay_seconds: float) -> None:
@@ -33,6 +38,8 @@ class InlineRunner:
     def run(self, runs: Sequence[RecordedRun]) -> list[RunOutcome]:
         if not runs:
             return []
+        from zuora_workflow_sync.sync.session import JobSession
+
         # One loop, HTTP pool and coordination stores for all the runs, as a worker thread.
         session = JobSession(self._runtime.settings)
         try:
@@ -43,6 +50,15 @@ class InlineRunner:
     def _run(self, runs: Sequence[RecordedRun], session: JobSession) -> list[RunOutcome]:
         if not self._show_progress:
             return [self._one(run, session) for run in runs]
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns = (
             TextColumn("syncing"),
             BarColumn(),
@@ -66,6 +82,8 @@ class InlineRunner:
         return outcomes
 
     def _one(self, run: RecordedRun, session: JobSession) -> RunOutcome:
+        from zuora_workflow_sync.sync.job import execute_run
+
         # No worker would pick up a run retried later: an inline failure is final.
         return execute_run(
             self._runtime,

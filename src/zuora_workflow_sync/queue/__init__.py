@@ -14,13 +14,20 @@ that fails loudly if a Huey upgrade changes it:
   `db()`, `to_blob`, `name` and its two INSERT statements, RedisStorage's `conn`, `queue_key`,
   `schedule_key` and `convert_ts` (`bulk`): tests/queue/test_bulk_enqueue.py, whose messages
   must be byte for byte what Huey's own `enqueue` writes and read back the same.
+- `huey.storage`'s module names `Redis`, `ConnectionPool`, `ConnectionError`, `TimeoutError`
+  and `RedisStorage.redis_client`, set when Huey was imported without redis-py
+  (`huey_drivers`): tests/queue/test_huey_drivers.py.
 - `Huey.dequeue`, `Huey.execute(task, now)`, `Huey.read_schedule(now)`, `storage.blocking`
   (`consumer.JobWorker`, `consumer.JobScheduler`): tests/queue/test_worker.py.
 """
 
 from __future__ import annotations
 
-from zuora_workflow_sync.queue.app import JobQueue, QueueUnavailableError, open_queue
-from zuora_workflow_sync.queue.worker import run_worker
+from zuora_workflow_sync.queue.huey_drivers import import_huey
+
+import_huey()  # before any module of this package imports huey: without unused drivers
+
+from zuora_workflow_sync.queue.app import JobQueue, QueueUnavailableError, open_queue  # noqa: E402
+from zuora_workflow_sync.queue.worker import run_worker  # noqa: E402
 
 __all__ = ["JobQueue", "QueueUnavailableError", "open_queue", "run_worker"]

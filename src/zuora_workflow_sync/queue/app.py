@@ -21,6 +21,7 @@ from huey.exceptions import ConfigurationError as HueyConfigurationError
 from zuora_workflow_sync.drivers import missing_extra
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
 from zuora_workflow_sync.queue.bulk import JobMessages, write_jobs
+from zuora_workflow_sync.queue.huey_drivers import lend_redis
 from zuora_workflow_sync.queue.serializer import JsonSerializer
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class JobQueue:
     def __init__(self, backend: Any, *, url: str, handler: Handler) -> None:
         self._huey = backend
         self._url = url
-        self._errors = _storage_errors()
+        self._errors = _storage_errors(redis=isinstance(backend, _RedisHuey))
         task = _job(backend.name, handler)
         self._task = backend.task(retries=0, name=TASK_NAME)(task)
         self._messages = JobMessages(backend, self._task)
@@ -163,7 +164,7 @@ def open_queue(queue_url: str, name: str, handler: Handler | None = None) -> Job
                 f"unsupported queue URL {redact_url(queue_url)!r}: "
                 "use sqlite:///PATH, redis://HOST[:PORT]/DB or rediss://..."
             )
-    except _storage_errors() as exc:
+    except _storage_errors(redis=scheme in ("redis", "rediss")) as exc:
         raise QueueUnavailableError(_short_reason(exc, queue_url), queue=name) from exc
     return JobQueue(backend, url=queue_url, handler=handler or _enqueue_only(name))
 
@@ -247,6 +248,10 @@ def _redis_pool(queue_url: str) -> Any:
 
 def _open_redis(queue_url: str, name: str) -> Any:
     try:
+        lend_redis()
+    except ImportError:
+        raise missing_extra("Redis", "redis") from None
+    try:
         return _RedisHuey(
             name=name,
             connection_pool=_redis_pool(queue_url),
@@ -298,9 +303,12 @@ def _check_job(run_id: int, delay_seconds: float) -> None:
         raise ValueError(f"delay_seconds must be finite and >= 0, not {delay_seconds!r}")
 
 
-def _storage_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the storage is unreachable or unusable (redis only if installed)."""
+def _storage_errors(*, redis: bool) -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the storage is unreachable or unusable (redis-py's on a Redis queue
+    only: a SQLite queue's process need not import it)."""
     errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    if not redis:
+        return errors
     try:
         from redis.exceptions import RedisError
     except ImportError:

@@ -120,6 +120,18 @@ def test_a_dispatch_to_the_sqlite_queue_loads_huey_without_drivers_or_the_zuora_
     assert present(modules, held_out) == []
 
 
+def test_a_worker_on_the_embedded_default_loads_no_redis_psycopg_or_alembic(
+    migrated_home: Path,
+) -> None:
+    modules = loaded_modules(migrated_home, WORKFLOW_SYNC, "worker", "--drain")
+    assert present(modules, ("huey", "aiohttp", "zuora_workflow_sync.sync.job")) == [
+        "huey",
+        "aiohttp",
+        "zuora_workflow_sync.sync.job",
+    ]
+    assert present(modules, ("redis", "psycopg", "alembic", "mako")) == []
+
+
 def test_status_migrates_with_alembic_when_the_schema_is_behind(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'zws.sqlite3'}"
     migrate.upgrade(url, "0005")

@@ -2,7 +2,8 @@
 
 Backends store sealed (already encrypted) entries and short locks under opaque names, and know
 nothing of tokens; `coordination.tokens` decides what to store and when. Each method may raise
-one of `STORE_ERRORS` when the store cannot be reached.
+one of the backend's `errors` when the store cannot be reached (redis-py's only for the Redis
+backend: a process on the SQLite file never imports it).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from zuora_workflow_sync.coordination.connect import (
     connect_sqlite,
     retry_busy,
 )
-from zuora_workflow_sync.drivers import RedisError
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 T = TypeVar("T")
 
-STORE_ERRORS = (RedisError, sqlite3.Error, OSError)
+_SQLITE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
 _REDIS_PREFIX = "zws:token:"
 _REDIS_LOCK_PREFIX = "zws:token-lock:"
 # Delete a key only if it still holds the given value (the token entry, or the lock's owner).
@@ -36,6 +36,7 @@ _DELETE_IF_EQUAL = (
 
 
 class TokenBackend(Protocol):
+    errors: tuple[type[BaseException], ...]  # what a method raises when the store is down
     """Raw storage of sealed entries and locks; every method may raise a store error."""
 
     async def load(self, name: str) -> str | None: ...
@@ -58,8 +59,11 @@ class RedisTokenBackend:
     """
 
     def __init__(self, client: aioredis.Redis, *, owned: bool = True) -> None:
+        from redis.exceptions import RedisError
+
         self._client = client
         self._owned = owned
+        self.errors: tuple[type[BaseException], ...] = (RedisError, OSError)
 
     async def load(self, name: str) -> str | None:
         value = await self._client.get(_REDIS_PREFIX + name)
@@ -93,6 +97,8 @@ class SqliteTokenBackend:
     Calls run in a thread (a busy file can make a write wait); one connection per backend,
     serialized by a lock, so `BEGIN IMMEDIATE` never nests.
     """
+
+    errors = _SQLITE_ERRORS
 
     def __init__(self, target: CoordinationTarget) -> None:
         self._target = target

@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from zuora_workflow_sync.coordination.connect import CoordinationTarget, redis_client
 from zuora_workflow_sync.coordination.token_backends import (
-    STORE_ERRORS,
     RedisTokenBackend,
     SqliteTokenBackend,
     TokenBackend,
@@ -166,7 +165,7 @@ class SharedTokens:
         """`operation`, or _StoreDownError (logged) when the store cannot be reached."""
         try:
             return await operation
-        except STORE_ERRORS as error:
+        except self._backend.errors as error:
             self._down_until = time.monotonic() + DOWN_SECONDS
             logger.warning(
                 "token store %s unavailable (%s: %s); using this process's tokens for %gs",
@@ -235,5 +234,5 @@ async def shared_tokens(
     finally:
         try:
             await store.close()
-        except STORE_ERRORS:
+        except backend.errors:
             logger.debug("closing the token store failed", exc_info=True)

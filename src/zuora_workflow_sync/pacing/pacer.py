@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from zuora_workflow_sync.coordination import parse_coordination_url
-from zuora_workflow_sync.drivers import RedisError
 from zuora_workflow_sync.pacing.gate import GateTuning, PacingGate, TenantLocal
 from zuora_workflow_sync.pacing.handoff import SlotHandoff
 from zuora_workflow_sync.pacing.limits import TenantLimits
@@ -104,6 +103,8 @@ async def open_store(settings: Settings, *, redis: aioredis.Redis | None = None)
     if target.kind == "sqlite":
         return await SqlitePacingStore.open(target)
     store = RedisPacingStore.open(target) if redis is None else RedisPacingStore(redis, owned=False)
+    from redis.exceptions import RedisError  # imported with the client (or its missing extra)
+
     try:
         await store.ping()
     except (RedisError, OSError) as exc:

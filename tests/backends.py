@@ -201,9 +201,16 @@ def sqlite_backend(folder: Path) -> Backend:
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Each configuration in turn: `sqlite` (two files) or `postgres_redis` (services)."""
+    """Each configuration in turn: `sqlite` (two files) or `postgres_redis` (services).
+
+    Both come migrated, as the PostgreSQL clone does: the SQLite data file is a copy of the
+    migrated template, so the test's first command does not run Alembic (the first use of an
+    empty file is covered by the demo's and the missing-extras tests)."""
     if request.param == "sqlite":
-        return sqlite_backend(tmp_path / "sqlite")
+        folder = tmp_path / "sqlite"
+        folder.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "zws.sqlite3")
+        return sqlite_backend(folder)
     database_url: str = request.getfixturevalue("cloned_postgres_url")
     queue_url: str = request.getfixturevalue("backend_redis_url")
     return Backend("postgres_redis", database_url, queue_url, UNREACHABLE_REDIS_URL)

@@ -78,12 +78,8 @@ def backend_postgres_template() -> Iterator[tuple[Engine, str]]:
 def kept_postgres_database(
     backend_postgres_template: tuple[Engine, str],
 ) -> Iterator[KeptDatabase]:
-    engine, template = backend_postgres_template
-    kept = KeptDatabase(engine, template)
-    try:
+    with KeptDatabase(*backend_postgres_template) as kept:
         yield kept
-    finally:
-        kept.close()
 
 
 @pytest.fixture

@@ -120,7 +120,14 @@ class KeptDatabase:
             return
         self._kept = renamed
 
+    def __enter__(self) -> KeptDatabase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Drop the database kept for a next test, if any."""
         if self._kept is not None:
             self._drop(self._kept)
             self._kept = None

@@ -20,12 +20,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def kept(backend_postgres_template: tuple[Engine, str]) -> Iterator[KeptDatabase]:
-    engine, template = backend_postgres_template
-    database = KeptDatabase(engine, template)
-    try:
+    with KeptDatabase(*backend_postgres_template) as database:
         yield database
-    finally:
-        database.close()
 
 
 def connect(name: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -91,3 +91,25 @@ def test_huey_keeps_its_own_redis_names_when_redis_was_imported_first() -> None:
         prelude="import json, redis\nimport zuora_workflow_sync.queue\n",
     )
     assert result == {"same": True}
+
+
+def test_only_the_thread_importing_huey_is_refused_the_drivers() -> None:
+    result = run_python(
+        """
+        import threading
+        from zuora_workflow_sync.queue.huey_drivers import _HoldOut
+        sys.meta_path.insert(0, _HoldOut(["redis"]))
+        try:
+            import redis
+            here = "imported"
+        except ModuleNotFoundError:
+            here = "refused"
+        other: list[str] = []
+        thread = threading.Thread(target=lambda: other.append(__import__("redis").__name__))
+        thread.start()
+        thread.join()
+        print(json.dumps({"other_thread": other, "this_thread": here}))
+        """,
+        prelude="import json, sys\n",
+    )
+    assert result == {"other_thread": ["redis"], "this_thread": "refused"}

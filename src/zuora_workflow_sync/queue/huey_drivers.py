@@ -12,26 +12,48 @@ by tests/queue/test_huey_drivers.py, which fails on a Huey that renames them.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import sys
+import threading
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 _HELD_OUT = ("redis", "psycopg")
+
+
+class _HoldOut(importlib.abc.MetaPathFinder):
+    """Refuses the held-out drivers to the one thread that is importing Huey, for that import
+    only: another thread's `import redis` meanwhile is not affected (a `None` placeholder in
+    `sys.modules` would be)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = frozenset(names)
+        self._thread = threading.get_ident()
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self._names and threading.get_ident() == self._thread:
+            raise ModuleNotFoundError(f"{fullname} is held out of Huey's import", name=fullname)
+        return None
 
 
 def import_huey() -> Any:
     """Import `huey` (once per process), holding out the drivers not already imported."""
     if "huey" in sys.modules:
         return sys.modules["huey"]
-    held = [name for name in _HELD_OUT if name not in sys.modules]
-    for name in held:
-        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
+    hold_out = _HoldOut([name for name in _HELD_OUT if name not in sys.modules])
+    sys.meta_path.insert(0, hold_out)
     try:
         import huey
         import huey.storage  # the module whose imports are held out
     finally:
-        for name in held:
-            if sys.modules.get(name, False) is None:
-                del sys.modules[name]
+        sys.meta_path.remove(hold_out)
     return huey
 
 

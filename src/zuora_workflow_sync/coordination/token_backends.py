@@ -36,8 +36,9 @@ _DELETE_IF_EQUAL = (
 
 
 class TokenBackend(Protocol):
+    """Raw storage of sealed entries and locks; every method may raise one of `errors`."""
+
     errors: tuple[type[BaseException], ...]  # what a method raises when the store is down
-    """Raw storage of sealed entries and locks; every method may raise a store error."""
 
     async def load(self, name: str) -> str | None: ...
 

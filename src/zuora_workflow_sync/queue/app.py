@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import huey
-from huey.exceptions import ConfigurationError as HueyConfigurationError
 
 from zuora_workflow_sync.drivers import missing_extra
 from zuora_workflow_sync.errors import ConfigurationError, WorkflowSyncError
@@ -232,11 +231,10 @@ def _open_sqlite(queue_url: str, name: str) -> Any:
 def _redis_pool(queue_url: str) -> Any:
     """redis-py's pool for `queue_url`, with socket timeouts: without them a Redis that stops
     answering (SIGSTOP, a partition without a reset) would hang a dispatch or a worker's
-    dequeue forever instead of failing into the queue-unavailable path."""
-    try:
-        from redis import ConnectionPool
-    except ImportError:
-        raise missing_extra("Redis", "redis") from None
+    dequeue forever instead of failing into the queue-unavailable path. Called after
+    `lend_redis`, which has found redis-py (or named the missing extra)."""
+    from redis import ConnectionPool
+
     return ConnectionPool.from_url(
         queue_url,
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
@@ -263,8 +261,6 @@ def _open_redis(queue_url: str, name: str) -> Any:
             # Keep the name exact: Huey would otherwise drop '.' and '-', merging queues.
             clean_name=False,
         )
-    except HueyConfigurationError:  # Huey's word for "redis-py is not installed"
-        raise missing_extra("Redis", "redis") from None
     except ValueError as exc:
         raise ConfigurationError(
             f"invalid queue URL {redact_url(queue_url)!r}: {_short_reason(exc, queue_url)}"
